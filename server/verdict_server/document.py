@@ -72,6 +72,10 @@ class ValueSpan:
     line: int
     column: int
     style: str | None = None  # None (plain), "'", '"', "|" or ">"
+    # Character offsets of the value's first character and just past its last one, so a tool can edit the text in
+    # place (set_selection flips one switch without disturbing comments). -1 when unknown.
+    start_offset: int = -1
+    end_offset: int = -1
 
 
 @dataclass
@@ -233,7 +237,8 @@ class _Builder:
             )
         if depth > MAX_DEPTH:
             raise DocumentInvalid([_problem_at(node, path, f"document nests deeper than {MAX_DEPTH} levels")])
-        self.spans.setdefault(path, ValueSpan(node.start_mark.line + 1, node.start_mark.column + 1, _style(node)))
+        start, end = node.start_mark, node.end_mark
+        self.spans.setdefault(path, ValueSpan(start.line + 1, start.column + 1, _style(node), start.index, end.index))
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, path)
         if node.tag not in _COLLECTION_TAGS:
