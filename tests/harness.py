@@ -143,7 +143,9 @@ class ServerProcess:
         except OSError:
             return ""
 
-    def cli(self, *args: str, input_text: str | None = None, timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, input_text: str | None = None, timeout_s: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
         """Runs `verdict ARGS` against this server, the way an operator would."""
         env = {**self.env, "VERDICT_TARGET": self.target, "VERDICT_TOKEN": self.token}
         return subprocess.run(

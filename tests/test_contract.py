@@ -11,7 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "client" / "verdict" / "v1"
 # Lines that only record which generator version ran; everything else must match byte for byte.
-VERSION_STAMPS = re.compile(r"^(# Protobuf Python Version:.*|GRPC_GENERATED_VERSION = .*|\s*\d+,\s*$|\s*'',\s*$)$", re.M)
+VERSION_STAMPS = re.compile(
+    r"^(# Protobuf Python Version:.*|GRPC_GENERATED_VERSION = .*|\s*\d+,\s*$|\s*'',\s*$)$", re.M
+)
 
 
 def _load_generator():
@@ -33,5 +35,9 @@ def test_committed_stubs_match_the_protos(tmp_path: Path) -> None:
     for name in generated:
         fresh = tmp_path / "verdict" / "v1" / name
         committed = COMMITTED / name
-        assert committed.exists(), f"{name} is generated from protos/ but not committed: run python scripts/gen_protos.py"
-        assert _normalised(committed) == _normalised(fresh), f"{name} differs from protos/: run python scripts/gen_protos.py"
+        assert committed.exists(), (
+            f"{name} is generated from protos/ but not committed: run python scripts/gen_protos.py"
+        )
+        assert _normalised(committed) == _normalised(fresh), (
+            f"{name} differs from protos/: run python scripts/gen_protos.py"
+        )
