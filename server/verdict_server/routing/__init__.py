@@ -1,0 +1,42 @@
+"""Route tables: which downstream systems an MQ message is forwarded to, and why every other candidate is skipped.
+
+Imports only `..ql` and `..document`; the service layer builds a RouteIndex per snapshot and calls `route`.
+"""
+
+from .body import BodyError, parse_json_body
+from .route import (
+    CONDITION_FALSE,
+    ERROR,
+    GRAY_EXCLUDED,
+    NOT_FIRST,
+    NOT_SELECTED,
+    TAG_MISMATCH,
+    Destination,
+    Message,
+    RouteIndex,
+    RouteOutcome,
+    Skipped,
+)
+from .selection import SystemNotFound, set_selection
+from .table import CompiledRouteTable, CompiledSystem, compile_route_table
+
+__all__ = [
+    "CONDITION_FALSE",
+    "ERROR",
+    "GRAY_EXCLUDED",
+    "NOT_FIRST",
+    "NOT_SELECTED",
+    "TAG_MISMATCH",
+    "BodyError",
+    "CompiledRouteTable",
+    "CompiledSystem",
+    "Destination",
+    "Message",
+    "RouteIndex",
+    "RouteOutcome",
+    "Skipped",
+    "SystemNotFound",
+    "compile_route_table",
+    "parse_json_body",
+    "set_selection",
+]
