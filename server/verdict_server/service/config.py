@@ -1,0 +1,67 @@
+"""The settings of `verdict serve`. Kept free of gRPC and prometheus imports so the CLI can read them (and set up
+multiprocess metrics) before anything that must not exist before a fork is created."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_data_dir() -> Path:
+    """$VERDICT_DATA, else the XDG data directory: the same store whichever folder the server starts in."""
+    if os.environ.get("VERDICT_DATA"):
+        return Path(os.environ["VERDICT_DATA"])
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "verdict"
+
+
+@dataclass
+class ServeConfig:
+    host: str = "127.0.0.1"
+    port: int = 50051
+    data_dir: Path = field(default_factory=default_data_dir)
+    rules_dir: Path | None = None
+    admin_token_file: Path | None = None
+    workers: int = 16
+    max_concurrent_rpcs: int | None = None  # None = 4 × workers: beyond it callers get RESOURCE_EXHAUSTED, not a queue
+    max_message_bytes: int = 4 * 1024 * 1024
+    keepalive_time_s: float = 60.0
+    keepalive_timeout_s: float = 20.0
+    allow_adhoc: bool = False
+    poll_interval_s: float = 1.0
+    grace_s: float = 10.0
+    seed: bool = True
+    processes: int = 1
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    metrics_port: int | None = None
+    decision_log: str | None = None  # a file path, or "-" for stdout
+    decision_log_sample: float = 1.0
+    decision_log_mask: str = ""  # comma-separated fact names whose values are masked in the log
+
+    def concurrency_limit(self) -> int:
+        return self.max_concurrent_rpcs or 4 * self.workers
+
+    def masked_fields(self) -> frozenset[str]:
+        return frozenset(name.strip() for name in self.decision_log_mask.split(",") if name.strip())
+
+    def problems(self) -> list[str]:
+        """Settings that cannot work together; checked before anything starts."""
+        found = []
+        if (self.tls_cert is None) != (self.tls_key is None):
+            found.append("--tls-cert and --tls-key must be given together")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            found.append("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+        if self.processes < 1:
+            found.append(f"--processes must be at least 1, got {self.processes}")
+        if self.workers < 1:
+            found.append(f"--workers must be at least 1, got {self.workers}")
+        if not 0.0 <= self.decision_log_sample <= 1.0:
+            found.append(f"--decision-log-sample must be between 0 and 1, got {self.decision_log_sample}")
+        if self.poll_interval_s <= 0:
+            found.append(f"--poll-interval-s must be positive, got {self.poll_interval_s}")
+        if self.processes > 1 and self.port == 0:
+            found.append("--processes > 1 needs a fixed --port (the workers share it with SO_REUSEPORT)")
+        return found

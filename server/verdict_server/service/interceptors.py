@@ -1,0 +1,94 @@
+"""What every unary call goes through: metrics, the worker header, and refusing undecodable requests cleanly.
+
+grpc's own handling of a request that protobuf cannot parse (random bytes, a Struct nested past protobuf's recursion
+limit) answers INTERNAL with a generic message. A caller's bad bytes are the caller's mistake, so the deserializer is
+wrapped: a decode failure becomes INVALID_ARGUMENT naming the request type, and INTERNAL stays reserved for our bugs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from .metrics import Metrics
+
+
+class _Undecodable:
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class ServingInterceptor(grpc.ServerInterceptor):
+    """Counts and times every unary call by method and final status, and names the answering worker.
+
+    The worker id goes into the initial metadata (`verdict-worker: <pid>`) so callers and tests can see which
+    pre-forked process answered.
+    """
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._worker = (("verdict-worker", str(os.getpid())),)
+
+    def intercept_service(self, continuation, handler_call_details):  # noqa: ANN001, ANN201 - grpc's signature
+        handler = continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        method = handler_call_details.method.rsplit("/", 1)[-1]
+        return grpc.unary_unary_rpc_method_handler(
+            self._observed(method, handler.unary_unary),
+            request_deserializer=_tolerant(handler.request_deserializer),
+            response_serializer=handler.response_serializer,
+        )
+
+    def _observed(self, method: str, behaviour: Callable[[Any, grpc.ServicerContext], Any]):  # noqa: ANN202
+        rpcs, latency, worker = self._metrics.rpcs, self._metrics.rpc_latency, self._worker
+
+        def observed(request: Any, context: grpc.ServicerContext) -> Any:
+            start = time.perf_counter()
+            failed = False
+            try:
+                context.send_initial_metadata(worker)
+                if type(request) is _Undecodable:
+                    context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.reason)
+                return behaviour(request, context)
+            except Exception:
+                failed = True
+                raise
+            finally:
+                code = _code_name(context.code()) or ("UNKNOWN" if failed else "OK")
+                rpcs.labels(method, code).inc()
+                latency.labels(method, code).observe(time.perf_counter() - start)
+
+        return observed
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def deserialize(raw: bytes) -> Any:
+        try:
+            return deserializer(raw)
+        except (DecodeError, RecursionError, ValueError) as err:
+            name = getattr(getattr(deserializer, "__self__", None), "DESCRIPTOR", None)
+            what = name.full_name if name is not None else "request"
+            return _Undecodable(
+                f"the {what} message cannot be decoded ({err or 'malformed bytes'}); is it nested too deeply?"
+            )
+
+    return deserialize
+
+
+def _code_name(code: Any) -> str | None:
+    if code is None:
+        return None
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    return str(code)

@@ -1,0 +1,74 @@
+"""Hooks the servicers call after each answer; metrics and the decision log plug in here.
+
+The default Observer does nothing, so the servicers never test "is metrics on?" on the hot path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.struct_pb2 import Struct
+
+from .decision_log import DecisionLog, now_iso
+from .facts import struct_to_dict
+from .metrics import NO_MATCH, Metrics
+
+
+class Observer:
+    def decided(self, rule_set: Any, decision: Any, facts: Struct, decision_id: str) -> None:
+        """After one Evaluate decision. facts is the request's Struct, converted only if a sink needs it."""
+
+    def routed(self, request: Any, outcome: Any, decision_id: str) -> None:
+        """After one Route answer."""
+
+
+class ServingObserver(Observer):
+    def __init__(self, metrics: Metrics | None, decision_log: DecisionLog | None) -> None:
+        self._metrics = metrics
+        self._log = decision_log
+
+    def decided(self, rule_set: Any, decision: Any, facts: Struct, decision_id: str) -> None:
+        if self._metrics is not None:
+            version = str(rule_set.version)
+            for rule in decision.matched_rules or (NO_MATCH,):
+                self._metrics.decisions.labels(rule_set.name, version, rule).inc()
+            if decision.degraded:
+                self._metrics.degraded.labels(rule_set.name).inc()
+        if self._log is not None and self._log.sampled():
+            self._log.write(
+                {
+                    "ts": now_iso(),
+                    "decision_id": decision_id,
+                    "type": "evaluate",
+                    "rule_set": rule_set.name,
+                    "version": rule_set.version,
+                    "matched_rules": list(decision.matched_rules),
+                    "result": decision.result,
+                    "degraded": decision.degraded,
+                    "error": str(decision.error) if decision.error else None,
+                    "facts": struct_to_dict(facts),
+                }
+            )
+
+    def routed(self, request: Any, outcome: Any, decision_id: str) -> None:
+        if self._metrics is not None:
+            for d in outcome.destinations:
+                self._metrics.destinations.labels(d.table, d.system).inc()
+            for s in outcome.skipped:
+                self._metrics.skips.labels(s.table, s.system, s.reason).inc()
+        if self._log is not None and self._log.sampled():
+            self._log.write(
+                {
+                    "ts": now_iso(),
+                    "decision_id": decision_id,
+                    "type": "route",
+                    "topic": request.topic,
+                    "key": request.key,
+                    "tags": list(request.tags),
+                    "destinations": [
+                        {"system": d.system, "table": d.table, "version": d.version} for d in outcome.destinations
+                    ],
+                    "skipped": [{"system": s.system, "table": s.table, "reason": s.reason} for s in outcome.skipped],
+                    "facts": dict(request.properties),
+                }
+            )

@@ -1,0 +1,208 @@
+"""Wiring one serving process: store → catalog → servicers, health, reflection, metrics, change polling, shutdown."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from verdict.v1 import admin_pb2, admin_pb2_grpc, decision_pb2, decision_pb2_grpc
+
+from .. import ql
+from ..store import ChangePoller, DirectoryStore, SqliteStore, Store
+from .admin import AdminServicer
+from .auth import TokenCheck, load_or_create_token
+from .catalog import Catalog, Snapshot
+from .config import ServeConfig
+from .decision import DecisionServicer
+from .decision_log import DecisionLog
+from .interceptors import ServingInterceptor
+from .metrics import Metrics
+from .observe import ServingObserver
+from .seed import seed_examples
+
+log = logging.getLogger(__name__)
+
+DECISION_SERVICE = decision_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name
+ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+DB_FILE_NAME = "verdict.db"
+
+
+class VerdictServer:
+    """One serving process. start() returns the bound port (port 0 picks a free one); stop() drains calls.
+
+    `shared_port` is set by the pre-fork supervisor: the workers bind the same port with SO_REUSEPORT and the
+    supervisor, not a worker, serves the metrics port.
+    """
+
+    def __init__(self, config: ServeConfig, *, shared_port: bool = False) -> None:
+        self.config = config
+        self.shared_port = shared_port
+        self.health = health.HealthServicer(experimental_non_blocking=True)
+        self.metrics = Metrics()
+        self.store: Store | None = None
+        self.catalog: Catalog | None = None
+        self.decision_log: DecisionLog | None = None
+        self._server: grpc.Server | None = None
+        self._poller: ChangePoller | None = None
+        self.port = 0
+        self.metrics_port = 0
+        self.token_path: Path | None = None
+
+    def start(self) -> int:
+        config = self.config
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.store = self._open_store()
+        engine = ql.Engine(stdlib=True)
+        self.catalog = Catalog(self.store, engine, on_reload=self._reloaded)
+        token, self.token_path = load_or_create_token(config.admin_token_file, config.data_dir)
+        if config.decision_log:
+            self.decision_log = DecisionLog(
+                config.decision_log, sample=config.decision_log_sample, masked=config.masked_fields()
+            )
+        self._server = self._build_server(engine, token)
+        self.port = self._add_port(self._server)
+        self.catalog.reload(force=True)
+        self._server.start()
+        self._poller = ChangePoller(self.store, self.catalog.reload, interval_s=config.poll_interval_s)
+        self._poller.start()
+        if config.metrics_port is not None and not self.shared_port:
+            self.metrics.watch_compile_cache(engine.cache_info)
+            self.metrics_port = self.metrics.serve(config.metrics_port, config.host)
+        self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        snapshot = self.catalog.snapshot
+        log.info(
+            "serving on %s:%d: %d rule sets, %d route tables",
+            config.host,
+            self.port,
+            len(snapshot.rule_sets),
+            len(snapshot.route_tables),
+        )
+        return self.port
+
+    def _open_store(self) -> Store:
+        config = self.config
+        if config.rules_dir is not None:
+            return DirectoryStore(config.rules_dir)
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        db = config.data_dir / DB_FILE_NAME
+        is_new = not db.exists()
+        store = SqliteStore(db)
+        if is_new and config.seed:
+            seed_examples(store)
+        return store
+
+    def _build_server(self, engine: ql.Engine, token: str) -> grpc.Server:
+        config = self.config
+        options = [
+            ("grpc.max_receive_message_length", config.max_message_bytes),
+            ("grpc.max_send_message_length", config.max_message_bytes),
+            ("grpc.so_reuseport", 1 if self.shared_port else 0),
+            ("grpc.keepalive_time_ms", int(config.keepalive_time_s * 1000)),
+            ("grpc.keepalive_timeout_ms", int(config.keepalive_timeout_s * 1000)),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+        ]
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="verdict-rpc"),
+            interceptors=[ServingInterceptor(self.metrics)],
+            options=options,
+            maximum_concurrent_rpcs=config.concurrency_limit(),
+        )
+        observer = ServingObserver(self.metrics, self.decision_log)
+        decision_pb2_grpc.add_DecisionServiceServicer_to_server(
+            DecisionServicer(self.catalog, engine, allow_adhoc=config.allow_adhoc, observer=observer), server
+        )
+        admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(self.catalog, TokenCheck(token)), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (DECISION_SERVICE, ADMIN_SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME), server
+        )
+        return server
+
+    def _add_port(self, server: grpc.Server) -> int:
+        config = self.config
+        address = f"{config.host}:{config.port}"
+        try:
+            if config.tls_cert is not None:
+                port = server.add_secure_port(address, _server_credentials(config))
+            else:
+                port = server.add_insecure_port(address)
+        except RuntimeError as err:  # grpc raises RuntimeError when the address cannot be bound
+            raise SystemExit(f"verdict: cannot listen on {address}: {err}") from None
+        if port == 0:
+            raise SystemExit(f"verdict: cannot listen on {address} (in use, or not a local address)")
+        return port
+
+    def _reloaded(self, snapshot: Snapshot) -> None:
+        metrics = self.metrics
+        metrics.reloads.inc()
+        metrics.snapshot_generation.set(snapshot.generation)
+        metrics.documents.labels("RuleSet").set(len(snapshot.rule_sets))
+        metrics.documents.labels("RouteTable").set(len(snapshot.route_tables))
+        metrics.load_errors.set(len(snapshot.load_errors))
+
+    def _set_health(self, status: int) -> None:
+        for service in ("", DECISION_SERVICE, ADMIN_SERVICE):
+            self.health.set(service, status)
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Health goes NOT_SERVING first so load balancers stop sending; in-flight calls get the grace period."""
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self._poller is not None:
+            self._poller.stop()
+        if self._server is not None:
+            self._server.stop(self.config.grace_s if grace_s is None else grace_s).wait()
+        if self.store is not None:
+            self.store.close()
+        if self.decision_log is not None:
+            self.decision_log.close()
+
+
+def _server_credentials(config: ServeConfig) -> grpc.ServerCredentials:
+    key = _read_pem(config.tls_key, "--tls-key")
+    cert = _read_pem(config.tls_cert, "--tls-cert")
+    client_ca = _read_pem(config.tls_client_ca, "--tls-client-ca") if config.tls_client_ca else None
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
+
+
+def _read_pem(path: Path | None, flag: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise SystemExit(f"verdict: {flag} {path}: {err.strerror}") from None
+
+
+def serve(config: ServeConfig, *, shared_port: bool = False, announce: bool = True) -> int:
+    """Runs until SIGTERM or SIGINT, then shuts down gracefully. Returns the process exit code."""
+    server = VerdictServer(config, shared_port=shared_port)
+    stopping = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        log.info("received %s, shutting down (grace %.1fs)", signal.Signals(signum).name, config.grace_s)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    server.start()
+    if announce:
+        metrics = f", metrics on port {server.metrics_port}" if server.metrics_port else ""
+        print(
+            f"verdict: serving on {config.host}:{server.port} (admin token: {server.token_path}{metrics})", flush=True
+        )
+    stopping.wait()
+    server.stop()
+    log.info("stopped")
+    return 0
+
+
+__all__ = ["ServeConfig", "VerdictServer", "serve"]
