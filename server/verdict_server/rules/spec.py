@@ -14,7 +14,7 @@ from ..document import NAME_PATTERN, ProblemCollector, SourceDocument, join_path
 from .model import FIRST, HIT_POLICIES, ON_ERROR_DEFAULT, ON_ERROR_MODES
 
 DEFAULT_TIMEOUT_MS = 50
-MAX_TIMEOUT_MS = 5_000  # one evaluation may hold a server thread at most this long
+MAX_TIMEOUT_MS = 1_000  # one evaluation may hold a server thread at most this long (as for route tables)
 MAX_RULES = 1_000
 
 TOP_LEVEL_FIELDS = (
