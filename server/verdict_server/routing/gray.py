@@ -18,7 +18,7 @@ percentage decides. A message without the value (empty key, missing property) is
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..ql.stdlib import hash_bucket
 
@@ -34,10 +34,10 @@ class GrayRule:
     allow: frozenset[str]
     deny: frozenset[str]
     salt: str  # "table/system/": keeps each system's rollout independent and stable
+    threshold: int = field(init=False)  # buckets below this are in the rollout
 
-    @property
-    def threshold(self) -> int:
-        return round(self.percent * BUCKETS / 100)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "threshold", round(self.percent * BUCKETS / 100))
 
     def value_of(self, key: str, properties: Mapping[str, str]) -> str:
         if self.by == BY_KEY:

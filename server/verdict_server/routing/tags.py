@@ -39,7 +39,7 @@ class TagFilter:
     def matches(self, tags: Iterable[str]) -> bool:
         if self.accepted is None:
             return True
-        return any(tag in self.accepted for tag in tags)
+        return not self.accepted.isdisjoint(tags)
 
 
 def _check_tag(tag: str, position: int) -> None:

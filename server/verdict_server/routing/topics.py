@@ -72,7 +72,7 @@ def matches_words(pattern: tuple[str, ...] | list[str], words: list[str]) -> boo
 
 
 class _Node:
-    __slots__ = ("literal", "one_word", "any_words", "loops", "values")
+    __slots__ = ("literal", "one_word", "any_words", "loops", "values", "closure")
 
     def __init__(self, loops: bool = False) -> None:
         self.literal: dict[str, _Node] = {}
@@ -80,6 +80,8 @@ class _Node:
         self.any_words: _Node | None = None
         self.loops = loops  # a node reached by `#`: it may consume any number of further words and stay here
         self.values: list[int] = []
+        # This node plus the nodes after a `#` matching zero words (`a.#` also ends at `a`), filled in when built.
+        self.closure: tuple[_Node, ...] = ()
 
 
 class TopicTrie:
@@ -89,6 +91,7 @@ class TopicTrie:
         self._root = _Node()
         for number, pattern in patterns:
             self._insert(pattern.words, number)
+        _fill_closures(self._root)
 
     def _insert(self, words: tuple[str, ...], number: int) -> None:
         node = self._root
@@ -105,35 +108,35 @@ class TopicTrie:
 
     def match(self, topic: str) -> list[int]:
         """The numbers of every pattern matching topic, each once, in no particular order."""
-        states = _with_empty_matches([self._root])
+        states = self._root.closure
         for word in topic.split("."):
             following: list[_Node] = []
             for node in states:
                 if node.loops:
-                    following.append(node)
+                    following.extend(node.closure)
                 child = node.literal.get(word)
                 if child is not None:
-                    following.append(child)
+                    following.extend(child.closure)
                 if node.one_word is not None:
-                    following.append(node.one_word)
+                    following.extend(node.one_word.closure)
             if not following:
                 return []
-            states = _with_empty_matches(following)
+            # Only `#` can make two paths meet in one node; dropping the duplicates keeps the walk linear.
+            states = tuple(dict.fromkeys(following)) if len(following) > 1 else following
         found: list[int] = []
         for node in states:
             found.extend(node.values)
         return found
 
 
-def _with_empty_matches(nodes: list[_Node]) -> list[_Node]:
-    """The nodes plus every node reachable by letting `#` match zero words, without duplicates."""
-    seen: dict[int, _Node] = {}
-    pending = list(nodes)
+def _fill_closures(root: _Node) -> None:
+    pending = [root]
     while pending:
         node = pending.pop()
-        if id(node) in seen:
-            continue
-        seen[id(node)] = node
-        if node.any_words is not None:
-            pending.append(node.any_words)
-    return list(seen.values())
+        chain, step = [node], node.any_words
+        while step is not None:
+            chain.append(step)
+            step = step.any_words
+        node.closure = tuple(chain)
+        pending.extend(node.literal.values())
+        pending.extend(child for child in (node.one_word, node.any_words) if child is not None)
