@@ -84,15 +84,20 @@ class RouteIndex:
         return [self.tables[number] for number in sorted(self._trie.match(topic))]
 
     def route(self, message: Message) -> RouteOutcome:
-        reading = _Reading(message)
-        destinations: list[Destination] = []
-        skipped: list[Skipped] = []
-        for table in self.matching_tables(message.topic):
-            apply_table(table, reading, destinations, skipped)
-        return RouteOutcome(tuple(destinations), tuple(skipped))
+        return route_through(self.matching_tables(message.topic), message)
 
 
-def apply_table(
+def route_through(tables: Iterable[CompiledRouteTable], message: Message) -> RouteOutcome:
+    """Applies each of these tables (already known to match the topic) to the message, in the order given."""
+    reading = _Reading(message)
+    destinations: list[Destination] = []
+    skipped: list[Skipped] = []
+    for table in tables:
+        _apply_table(table, reading, destinations, skipped)
+    return RouteOutcome(tuple(destinations), tuple(skipped))
+
+
+def _apply_table(
     table: CompiledRouteTable, reading: _Reading, destinations: list[Destination], skipped: list[Skipped]
 ) -> None:
     chosen: CompiledSystem | None = None
