@@ -1,8 +1,8 @@
 """Store errors. Each names the document (kind, name, version) so the service can pass the message on unchanged.
 
 The service maps them to gRPC status codes: NotFound → NOT_FOUND, VersionConflict → ABORTED,
-ReadOnlyStore → FAILED_PRECONDITION, StoreFull and DocumentTooLarge → RESOURCE_EXHAUSTED,
-StoreBusy → UNAVAILABLE (retryable), any other StoreError → INTERNAL.
+ReadOnlyStore → FAILED_PRECONDITION, StoreFull → RESOURCE_EXHAUSTED, DocumentTooLarge → INVALID_ARGUMENT,
+StoreBusy and any other StoreError → UNAVAILABLE (see docs/storage.md).
 """
 
 from __future__ import annotations
