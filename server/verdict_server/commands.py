@@ -172,7 +172,7 @@ def _route(args: argparse.Namespace, client: verdict.Client) -> None:
     properties = _json_object(args.properties, "--properties") if args.properties is not None else None
     if properties and not all(isinstance(value, str) for value in properties.values()):
         raise UsageError("--properties values must be strings")
-    body = _json_object(_argument_text(args.body), "--body") if args.body is not None else None
+    body = _body(_argument_text(args.body)) if args.body is not None else None
     tags = [tag.strip() for tag in args.tags.split(",") if tag.strip()]
     answer = client.route(args.topic, tags=tags, key=args.key, properties=properties, body=body)
     _print(args, answer, _describe_routing)
@@ -340,6 +340,15 @@ def _read_file(name: str) -> str:
         raise CommandError(f"{name} is not UTF-8 text") from None
 
 
+def _body(text: str) -> dict[str, Any] | str:
+    """A JSON object is sent structured (body_json); any other JSON value is sent as raw JSON text."""
+    try:
+        parsed = json.loads(text)
+    except ValueError as err:
+        raise UsageError(f"--body is not valid JSON: {err}") from None
+    return _json_object(text, "--body") if isinstance(parsed, dict) else text
+
+
 def _json_object(text: str, option: str) -> dict[str, Any]:
     try:
         parsed = json.loads(text)
@@ -382,8 +391,8 @@ def _json(value: Any) -> str:
 
 def _describe_evaluation(answer: verdict.Evaluation) -> str:
     lines = [_json(answer.result)]
-    name = answer.rule_set or "(expression)"
-    lines.append(f"rule set: {name} v{answer.version}" if answer.rule_set else f"rule set: {name}")
+    if answer.rule_set:
+        lines.append(f"rule set: {answer.rule_set} v{answer.version}")
     lines.append(f"matched: {', '.join(answer.matched_rules) or '(none: the default)'}")
     if answer.degraded or answer.error is not None:
         lines.append(f"degraded: {_describe_error(answer.error)}" if answer.error else "degraded")

@@ -74,6 +74,7 @@ def test_eval_json_output_and_facts_from_a_file(capsys, fake, tmp_path: Path) ->
     code, out, _ = run(capsys, "eval", "--expression", "n + 1", "--facts", f"@{tmp_path / 'facts.json'}", "--json")
     assert code == 0
     answer = json.loads(out)
+    assert answer["rule_set"] == ""
     assert answer["result"] == 2 and answer["degraded"] is True
     assert answer["error"] == {
         "code": "SCRIPT_TIME_OUT",
@@ -94,6 +95,7 @@ def test_eval_json_output_and_facts_from_a_file(capsys, fake, tmp_path: Path) ->
         (["eval", "r", "--facts", "[1]"], "must be a JSON object"),
         (["eval", "r", "--facts", '{"id": 18014398509481985}'], "send it as a string"),
         (["route", "t", "--properties", '{"n": 1}'], "values must be strings"),
+        (["route", "t", "--body", "{oops"], "--body is not valid JSON"),
         (["rules", "list", "--tls-cert", "c.pem"], "--tls-cert and --tls-key go together"),
         (["rules"], "required"),
     ],
@@ -136,6 +138,12 @@ def test_route_sends_tags_key_properties_and_body(capsys, fake) -> None:
     sent = fake.calls["Route"][0].request
     assert (list(sent.tags), sent.key, dict(sent.properties)) == (["PAID", "VIP"], "order-42", {"env": "prod"})
     assert verdict.from_struct(sent.body_json) == {"amount": 99.5}
+
+
+def test_route_sends_a_body_that_is_not_an_object_as_raw_json(capsys, fake) -> None:
+    assert run(capsys, "route", "t", "--body", "[1, 2]")[0] == 0
+    sent = fake.calls["Route"][0].request
+    assert (sent.WhichOneof("payload"), sent.body, sent.content_type) == ("body", b"[1, 2]", "application/json")
 
 
 def test_admin_commands_find_the_token_in_the_data_directory(capsys, fake, tmp_path: Path) -> None:
