@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -300,3 +301,20 @@ def test_two_processes_never_get_the_same_version(tmp_path: Path) -> None:
         for name, versions in zip(("p1", "p2"), results, strict=True):
             assert [check.get("RuleSet", "shared", v).author for v in versions] == [name] * puts
         assert check.integrity_check() == []
+
+
+def test_a_forked_child_writes_with_its_own_connections(store: SqliteStore) -> None:
+    """`verdict serve --processes N` may fork after the store was used: the child must not share connections."""
+    store.put("RuleSet", "a", rule_set("a", "parent"))
+    pid = os.fork()
+    if pid == 0:  # the child: exit code 0 only if its write got the next version; never return into pytest
+        code = 1
+        try:
+            code = 0 if store.put("RuleSet", "a", rule_set("a", "child")).version == 2 else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.get("RuleSet", "a").content == rule_set("a", "child")
+    assert store.put("RuleSet", "a", rule_set("a", "parent again")).version == 3
+    assert store.integrity_check() == []
