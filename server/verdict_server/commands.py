@@ -242,7 +242,6 @@ def _runner(command: Callable[[argparse.Namespace, verdict.Client], int | None],
             return _fail(f"{err.code.name}: {err.message}{_hint(err, args)}")
         except CommandError as err:
             return _fail(str(err))
-        return 1  # not reached: parser.error exits
 
     return run
 
