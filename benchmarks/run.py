@@ -1,0 +1,487 @@
+"""Verdict's benchmark suite: one command, one run, every number beside the floor it is judged against.
+
+    .venv/bin/python benchmarks/run.py [--quick] [--out benchmarks/out]
+
+Writes OUT/results.json (every number), OUT/report.md (the targets of issue 7, met or missed) and OUT/*.png (latency
+distribution per RPC; throughput against concurrency). benchmarks/README.md says what each number means.
+
+Every server and the load generator are separate processes; the echo floor (echo_server.py) is measured in the same
+run, on the same machine, right before Verdict, so the ratios hold even where absolute times drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import documents
+import grpc
+import loadgen
+import servers
+from echo_server import METHOD as ECHO_METHOD
+from progress import Progress, note
+
+from verdict import Client
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+EVALUATE = "/verdict.v1.DecisionService/Evaluate"
+EVALUATE_BATCH = "/verdict.v1.DecisionService/EvaluateBatch"
+ROUTE = "/verdict.v1.DecisionService/Route"
+PEER_SCRIPTS = ("bench_ql.py", "bench_routing.py", "bench_facts.py")  # in-process comparisons, owned elsewhere
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long each part runs. --quick keeps the whole suite under 2 minutes; the full run has steadier tails."""
+
+    sequential_calls: int
+    warmup_calls: int
+    duration_s: float
+    warmup_s: float
+    in_flight: tuple[int, ...]
+    small_bulk: int  # rule sets for start-to-SERVING, compile time, hot reload and RSS
+    large_bulk: int  # rule sets for RSS
+    route_tables: int
+    reload_load_s: float  # how long the load runs around a hot reload
+    quick: bool
+
+
+QUICK = Budget(1_000, 100, 0.8, 0.2, (1, 16, 64), 1_000, 10_000, 10_000, 4.0, True)
+FULL = Budget(20_000, 500, 5.0, 1.0, (1, 16, 64), 1_000, 10_000, 10_000, 8.0, False)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    method: str
+    request: bytes
+    floor: str  # the floor scenario its ratios use ("" for a floor)
+    decisions_per_call: int = 1
+
+
+def floor_scenarios() -> list[Scenario]:
+    return [
+        Scenario("floor.facts", ECHO_METHOD, documents.echo_request(documents.FACTS), ""),
+        Scenario("floor.message", ECHO_METHOD, documents.echo_request(documents.MESSAGE), ""),
+    ]
+
+
+def verdict_scenarios() -> list[Scenario]:
+    evaluate = [
+        Scenario(f"evaluate.{label}", EVALUATE, documents.evaluate_request(name), "floor.facts")
+        for label, name in (
+            ("pharmacist", documents.PHARMACIST),
+            ("first50", documents.FIRST_50),
+            ("collect", documents.COLLECT),
+        )
+    ]
+    batches = [
+        Scenario(
+            f"batch.{size}", EVALUATE_BATCH, documents.batch_request(documents.PHARMACIST, size), "floor.facts", size
+        )
+        for size in (1, 10, 100)
+    ]
+    route = [Scenario("route.1-table", ROUTE, documents.route_request(), "floor.message")]
+    return evaluate + batches + route
+
+
+# ----------------------------------------------------------------------------------------------------- measuring
+
+
+@contextmanager
+def ticking(label: str, expected_s: float) -> Iterator[Progress]:
+    """A progress line that advances with the clock while a client process does the work."""
+    bar = Progress(label, expected_s)
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(0.2):
+            bar.update(time.monotonic() - bar.started)
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield bar
+    finally:
+        stop.set()
+        thread.join()
+        bar.done()
+
+
+def measure_one(client: loadgen.LoadClient, server: servers.ServerProcess, spec: loadgen.Spec, label: str) -> dict:
+    """One load run, with the server's CPU time per call (a steadier number than wall time on a shared machine)."""
+    cpu_before = server.cpu_s()
+    with ticking(label, loadgen.expected_seconds(spec)):
+        result = client.run(spec)
+    calls = result["calls"] + sum(result["errors"].values()) + result["warmup_calls"]
+    result["server_cpu_us_per_call"] = (server.cpu_s() - cpu_before) / calls * 1e6 if calls else None
+    return result
+
+
+def measure_scenario(
+    client: loadgen.LoadClient,
+    server: servers.ServerProcess,
+    scenario: Scenario,
+    budget: Budget,
+    prefix: str,
+    sequential: bool = True,
+) -> dict:
+    base = loadgen.Spec(
+        server.target,
+        scenario.method,
+        loadgen.base64.b64encode(scenario.request).decode(),
+        duration_s=budget.duration_s,
+        warmup_s=budget.warmup_s,
+        calls=budget.sequential_calls,
+        warmup_calls=budget.warmup_calls,
+    )
+    found: dict = {"decisions_per_call": scenario.decisions_per_call, "floor": scenario.floor}
+    if sequential:
+        spec = loadgen.Spec(**{**asdict(base), "mode": "sequential"})
+        found["sequential"] = measure_one(client, server, spec, f"{prefix} {scenario.name} sequential")
+    found["concurrent"] = {}
+    for in_flight in budget.in_flight:
+        spec = loadgen.Spec(**{**asdict(base), "mode": "concurrent", "in_flight": in_flight})
+        found["concurrent"][str(in_flight)] = measure_one(
+            client, server, spec, f"{prefix} {scenario.name} {in_flight} in flight"
+        )
+    return found
+
+
+# ------------------------------------------------------------------------------------------------------ loading
+
+
+def put_documents(server: servers.ServerProcess, texts: list[str], label: str, threads: int = 4) -> list[float]:
+    """PutDocument every text through the AdminService; returns each call's time in ms (validate, compile, store)."""
+    times: list[float] = []
+    bar = Progress(label, len(texts), unit="")
+    with Client(server.target, token=server.token, timeout=60) as admin:
+
+        def put(text: str) -> None:
+            started = time.perf_counter()
+            admin.put_document(text, author="benchmarks")
+            times.append((time.perf_counter() - started) * 1e3)
+            bar.update(len(times))
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(put, texts))
+    bar.done()
+    return times
+
+
+def wait_for_reload(server: servers.ServerProcess, check: Callable[[Client], bool], timeout_s: float = 30.0) -> float:
+    """Seconds until check(client) holds: the server's change poller has swapped in the new snapshot."""
+    started = time.perf_counter()
+    with Client(server.target, timeout=5) as client:
+        while time.perf_counter() - started < timeout_s:
+            if check(client):
+                return time.perf_counter() - started
+            time.sleep(0.01)
+    raise RuntimeError(f"the change was not visible after {timeout_s}s")
+
+
+def check_answers(server: servers.ServerProcess) -> dict[str, str]:
+    """What each Verdict scenario answers, checked once before it is timed: fast wrong answers mean nothing."""
+    facts = documents.FACTS
+    with Client(server.target, timeout=10) as client:
+        found = {
+            "evaluate.pharmacist": client.evaluate(documents.PHARMACIST, facts),
+            "evaluate.first50": client.evaluate(documents.FIRST_50, facts),
+            "evaluate.collect": client.evaluate(documents.COLLECT, facts),
+        }
+        batch = client.evaluate_batch(documents.PHARMACIST, [facts] * 10)
+        message = documents.MESSAGE
+        routing = client.route(
+            message["topic"],
+            tags=message["tags"],
+            key=message["key"],
+            properties=message["properties"],
+            body=message["body"],
+        )
+    problems = {
+        "evaluate.pharmacist": found["evaluate.pharmacist"].result != {"action": "HIDE", "reason": "otc"},
+        "evaluate.first50": found["evaluate.first50"].matched_rules != ["rule-49"],
+        "evaluate.collect": len(found["evaluate.collect"].matched_rules) != 10,
+        "batch": len(batch) != 10 or any(b.result != found["evaluate.pharmacist"].result for b in batch),
+        "route.1-table": not routing.destinations,
+    }
+    answers = {name: repr(answer.result)[:120] for name, answer in found.items()}
+    answers["route.1-table"] = (
+        f"destinations {[d.system for d in routing.destinations]}, skipped {[(s.system, s.reason) for s in routing.skipped]}"
+    )
+    for name, wrong in problems.items():
+        if wrong:
+            note(f"WARNING: {name} answered unexpectedly: {answers.get(name, '')}")
+    return {name: ("unexpected: " if problems.get(name) else "") + text for name, text in answers.items()}
+
+
+# ------------------------------------------------------------------------------------------------------ sections
+
+
+def floor_section(budget: Budget, work: Path, results: dict) -> None:
+    """The echo floor, one process: sequential latency and load at each concurrency, for each payload."""
+    found = results["rpc"].setdefault("processes=1", {})
+    with loadgen.LoadClient() as client, servers.start_echo() as echo:
+        for scenario in floor_scenarios():
+            found[scenario.name] = measure_scenario(client, echo, scenario, budget, "[p1]")
+
+
+def rpc_section(budget: Budget, work: Path, results: dict) -> None:
+    """Verdict, one process: the same measurements for every Evaluate, EvaluateBatch and Route scenario."""
+    found = results["rpc"].setdefault("processes=1", {})
+    with loadgen.LoadClient() as client, servers.start_verdict(work / "main") as verdict:
+        results["rss_kib"]["seeded examples"] = verdict.rss_kib()
+        put_documents(verdict, [documents.first_50_rules(), documents.collect_rules()], "load scenario rule sets")
+        wait_for_reload(verdict, lambda c: _has_rule_set(c, documents.COLLECT))
+        results["answers"] = check_answers(verdict)
+        for scenario in verdict_scenarios():
+            found[scenario.name] = measure_scenario(client, verdict, scenario, budget, "[p1]")
+        results["rss_kib"]["after the RPC scenarios"] = verdict.rss_kib()
+
+
+def many_tables_section(budget: Budget, work: Path, results: dict) -> None:
+    found = results["rpc"].setdefault("processes=1", {})
+    name = f"route.{budget.route_tables}-tables"
+    with servers.start_verdict(work / "tables") as verdict:
+        texts = [documents.bulk_route_table(n) for n in range(budget.route_tables)]
+        put_documents(verdict, texts, f"load {budget.route_tables:,} route tables")
+        last = budget.route_tables - 1
+        wait_for_reload(verdict, lambda c: _routes_to(c, documents.bulk_topic(last), documents.bulk_table_name(last)))
+        with loadgen.LoadClient() as client:
+            scenario = Scenario(name, ROUTE, documents.route_request(), "floor.message")
+            found[name] = measure_scenario(client, verdict, scenario, budget, "[p1]")
+        results["rss_kib"][f"{budget.route_tables:,} route tables"] = verdict.rss_kib()
+
+
+def two_processes_section(budget: Budget, work: Path, results: dict) -> None:
+    """The same scenarios with --processes 2 (and the floor forked the same way), concurrent load only."""
+    found = results["rpc"].setdefault("processes=2", {})
+    wanted = {"evaluate.pharmacist", "route.1-table"}
+    with loadgen.LoadClient() as client:
+        with servers.start_echo(processes=2) as echo:
+            for scenario in floor_scenarios():
+                found[scenario.name] = measure_scenario(client, echo, scenario, budget, "[p2]", sequential=False)
+        with servers.start_verdict(work / "main", processes=2) as verdict:
+            for scenario in verdict_scenarios():
+                if scenario.name in wanted:
+                    found[scenario.name] = measure_scenario(client, verdict, scenario, budget, "[p2]", sequential=False)
+
+
+def cold_section(budget: Budget, work: Path, results: dict) -> None:
+    """Compile time, start to SERVING with many rule sets, a hot reload under load, and memory."""
+    cold = results.setdefault("cold", {})
+    data = work / "bulk"
+    texts = [documents.bulk_rule_set(n) for n in range(budget.small_bulk)]
+    cold["compile_ms"] = compile_times(texts)
+    with servers.start_verdict(data) as verdict:
+        cold["put_document_ms"] = summary_ms(put_documents(verdict, texts, f"load {len(texts):,} rule sets"))
+    with servers.start_verdict(data) as verdict:
+        cold["start_to_serving_s"] = {str(budget.small_bulk): verdict.serving_after_s}
+        results["rss_kib"][f"{budget.small_bulk:,} rule sets"] = verdict.rss_kib()
+        cold["hot_reload"] = hot_reload(verdict, budget)
+    with servers.start_verdict(data) as verdict:
+        more = [documents.bulk_rule_set(n) for n in range(budget.small_bulk, budget.large_bulk)]
+        put_documents(verdict, more, f"load {len(more):,} more rule sets")
+    with servers.start_verdict(data) as verdict:
+        cold["start_to_serving_s"][str(budget.large_bulk)] = verdict.serving_after_s
+        results["rss_kib"][f"{budget.large_bulk:,} rule sets"] = verdict.rss_kib()
+
+
+def compile_times(texts: list[str]) -> dict:
+    """Parse + compile of each document in this process, as the server's catalog does it on load."""
+    from verdict_server import ql
+    from verdict_server.service.catalog import compile_document
+
+    engine = ql.Engine(stdlib=True)
+    times = []
+    bar = Progress("compile rule sets in-process", len(texts), unit="")
+    for number, text in enumerate(texts):
+        started = time.perf_counter()
+        compile_document(text, engine, 1)
+        times.append((time.perf_counter() - started) * 1e3)
+        bar.update(number + 1)
+    bar.done()
+    return summary_ms(times)
+
+
+def hot_reload(verdict: servers.ServerProcess, budget: Budget) -> dict:
+    """Change one rule set while 16 calls are in flight on it; time until an Evaluate sees the new version."""
+    name = f"{documents.BULK_PREFIX}00000"
+    request = documents.evaluate_request(name)
+    spec = loadgen.Spec(
+        verdict.target,
+        EVALUATE,
+        loadgen.base64.b64encode(request).decode(),
+        in_flight=16,
+        duration_s=budget.reload_load_s,
+        warmup_s=0.2,
+    )
+    with loadgen.LoadClient() as client, ticking("hot reload under load", spec.duration_s + 0.7):
+        client.submit(spec)
+        time.sleep(spec.warmup_s + spec.duration_s / 4)
+        with Client(verdict.target, token=verdict.token, timeout=30) as admin:
+            started = time.perf_counter()
+            written = admin.put_document(documents.bulk_rule_set(0, variant=1), author="benchmarks")
+            put_s = time.perf_counter() - started
+        visible_s = put_s + wait_for_reload(
+            verdict, lambda c: c.evaluate(name, documents.FACTS).version == written.version
+        )
+        load = client.result()
+    return {
+        "put_s": put_s,
+        "visible_s": visible_s,
+        "calls_during_load": load["calls"],
+        "failed_calls": sum(load["errors"].values()),
+        "errors": load["errors"],
+        "load_p99_us": load["latency_us"]["p99"],
+    }
+
+
+def summary_ms(times: list[float]) -> dict:
+    ordered = sorted(times)
+    return {
+        "count": len(ordered),
+        "mean": statistics.fmean(ordered),
+        "p50": loadgen.percentile(ordered, 50),
+        "p99": loadgen.percentile(ordered, 99),
+        "max": ordered[-1],
+    }
+
+
+def peers_section(budget: Budget, results: dict) -> None:
+    """The in-process comparisons (QL engines, routing index, facts conversion), each run as its own script."""
+    found = results.setdefault("in_process", {})
+    for script in PEER_SCRIPTS:
+        path = BENCH_DIR / script
+        if not path.exists():
+            found[script] = {"missing": True}
+            continue
+        command = [sys.executable, str(path), *(["--quick"] if budget.quick and _accepts_quick(path) else [])]
+        with ticking(f"in-process {script}", 20.0 if budget.quick else 60.0):
+            done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
+        found[script] = {
+            "command": shlex.join(["python", f"benchmarks/{script}", *command[2:]]),
+            "exit_code": done.returncode,
+            "output": done.stdout.strip(),
+            "errors": done.stderr.strip()[-2000:] if done.returncode else "",
+        }
+
+
+def _accepts_quick(path: Path) -> bool:
+    return "--quick" in path.read_text(encoding="utf-8")
+
+
+def _has_rule_set(client: Client, name: str) -> bool:
+    try:
+        client.evaluate(name, documents.FACTS)
+    except Exception:  # NOT_FOUND until the poller has swapped in the new snapshot
+        return False
+    return True
+
+
+def _routes_to(client: Client, topic: str, table: str) -> bool:
+    return any(d.table == table for d in client.route(topic, tags=["PAID"], key="k").destinations)
+
+
+# -------------------------------------------------------------------------------------------------------- machine
+
+
+def machine() -> dict:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import google.protobuf
+
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model or platform.processor(),
+        "python": platform.python_version(),
+        "grpcio": grpc.__version__,
+        "protobuf": google.protobuf.__version__,
+        "os": platform.platform(),
+        "commit": _git("rev-parse", "--short", "HEAD"),
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+    }
+
+
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=REPO)
+    return done.stdout.strip()
+
+
+# ----------------------------------------------------------------------------------------------------------- main
+
+
+SECTIONS = {
+    "floor": floor_section,
+    "rpc": rpc_section,
+    "tables": many_tables_section,
+    "processes": two_processes_section,
+    "cold": cold_section,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short runs (under 2 minutes) for development")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "out", help="where results, report and plots go")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        choices=[*SECTIONS, "peers"],
+        help="run only these parts (development; the report marks targets it could not judge)",
+    )
+    args = parser.parse_args()
+    budget = QUICK if args.quick else FULL
+    wanted = args.only or [*SECTIONS, "peers"]
+    args.out.mkdir(parents=True, exist_ok=True)
+    results: dict = {
+        "command": shlex.join(["python", "benchmarks/run.py", *sys.argv[1:]]),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "machine": machine(),
+        "budget": asdict(budget),
+        "rpc": {},
+        "rss_kib": {},
+    }
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="verdict-bench-") as work:
+        for name, section in SECTIONS.items():
+            if name in wanted:
+                section(budget, Path(work), results)
+    if "peers" in wanted:
+        peers_section(budget, results)
+    results["duration_s"] = time.monotonic() - started
+
+    import plots
+    import report
+
+    results["targets"] = [asdict(target) for target in report.judge(results)]
+    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    results["plots"] = plots.draw(results, args.out)
+    (args.out / "report.md").write_text(report.markdown(results))
+    note(f"wrote {args.out}/results.json, report.md and {len(results['plots'])} plots in {results['duration_s']:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
