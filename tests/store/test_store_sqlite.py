@@ -318,3 +318,27 @@ def test_a_forked_child_writes_with_its_own_connections(store: SqliteStore) -> N
     assert store.get("RuleSet", "a").content == rule_set("a", "child")
     assert store.put("RuleSet", "a", rule_set("a", "parent again")).version == 3
     assert store.integrity_check() == []
+
+
+_FILE_SIZE_WORKER = """
+import resource, sys
+from verdict_server.store import SqliteStore, StoreError
+store = SqliteStore(sys.argv[1])
+store.put("RuleSet", "kept", "safe")
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, resource.RLIM_INFINITY))  # CPython ignores SIGXFSZ
+try:
+    for n in range(100):
+        store.put("RuleSet", f"big{n}", "y" * 10_000)
+except StoreError as err:
+    print(type(err).__name__, err)
+"""
+
+
+def test_a_file_size_limit_fails_the_write_and_says_why(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _FILE_SIZE_WORKER, str(tmp_path / "v.db")], capture_output=True, text=True, timeout=120
+    ).stdout
+    assert out.startswith("StoreError ") and "file size limit" in out and "nothing was written" in out
+    with SqliteStore(tmp_path / "v.db") as check:
+        assert check.get("RuleSet", "kept").content == "safe"
+        assert check.integrity_check() == []

@@ -47,6 +47,7 @@ _COLUMNS = "kind, name, version, content, author, created_at, deleted"
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
 _SQLITE_FULL = 13
+_SQLITE_IOERR = 10
 
 
 class SqliteStore:
@@ -452,6 +453,13 @@ def _translate(exc: sqlite3.Error, action: str, path: Path) -> StoreError:
         )
     if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
         return StoreBusy(f"cannot {action}: {path} stayed locked by another writer beyond the busy timeout ({exc})")
+    if code == _SQLITE_IOERR:
+        # SQLite reports a write past the file size limit (EFBIG) as an I/O error, not SQLITE_FULL; say what it
+        # may mean. The transaction was rolled back, so what was stored before is intact either way.
+        return StoreError(
+            f"cannot {action}: writing {path} failed ({exc}: the disk may be full, the file size limit reached, or"
+            " the device failing); nothing was written and stored documents are intact"
+        )
     return StoreError(f"cannot {action}: {path}: {exc}")
 
 
