@@ -1,16 +1,20 @@
-"""The load generator: a client process that sends one pre-serialized request over and over and times the calls.
+"""The load generator: a client process that sends pre-serialized requests over and over and times the calls.
 
     python benchmarks/loadgen.py < specs.jsonl > results.jsonl
 
 It sends raw request bytes and keeps raw response bytes (no protobuf work in the client), so the client costs the
-same whichever server it measures; the echo floor and Verdict are driven by the very same code. Two modes:
+same whichever server it measures; the echo floor and Verdict are driven by the very same code.
 
-- sequential: one call at a time from one thread, `calls` timed calls after `warmup_calls`; for latency percentiles.
-- concurrent: `in_flight` calls kept in flight with grpc.aio for `duration_s` after `warmup_s`, spread over
-  `channels` connections (each its own subchannel, so SO_REUSEPORT can spread them over server processes).
+A spec has one or more *arms* (a server and the request to send it). With two arms, the floor and Verdict, the
+measurement alternates between them in `rounds` slices, so both see the same machine: drift from other work on a
+shared machine moves both sides of a ratio alike. Two modes:
 
-Specs and results are JSON lines (see Spec and summarise()). run.py keeps this running as a separate process with
-LoadClient, so the client never shares an interpreter or a GIL with the orchestrator or the servers.
+- sequential: one call at a time from one thread; per arm `calls` timed calls after `warmup_calls`.
+- concurrent: `in_flight` calls kept in flight with grpc.aio for `duration_s` per arm (after `warmup_s` in each
+  round), spread over `channels` connections, each its own subchannel so SO_REUSEPORT spreads them over processes.
+
+Specs and results are JSON lines (see Spec and summarise(); one result per arm). run.py keeps this running as a
+separate process with LoadClient, so the client never shares an interpreter or a GIL with the orchestrator.
 """
 
 from __future__ import annotations
@@ -33,23 +37,45 @@ MAX_SAMPLES_RETURNED = 5_000  # enough to draw a distribution; percentiles use e
 
 
 @dataclass
-class Spec:
+class Arm:
     target: str
     method: str  # full method path, e.g. /verdict.v1.DecisionService/Evaluate
     request_b64: str  # the serialized request message
-    mode: str = "concurrent"  # sequential | concurrent
-    in_flight: int = 1
-    duration_s: float = 3.0
-    warmup_s: float = 0.5
-    calls: int = 2_000  # sequential mode
-    warmup_calls: int = 200  # sequential mode
-    channels: int = 8  # concurrent mode: at most this many connections (never more than in_flight)
-    timeout_s: float = 10.0
-    metadata: list[list[str]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, target: str, method: str, request: bytes) -> Arm:
+        return cls(target, method, base64.b64encode(request).decode())
 
     @property
     def request(self) -> bytes:
         return base64.b64decode(self.request_b64)
+
+
+@dataclass
+class Spec:
+    arms: list[Arm]
+    mode: str = "concurrent"  # sequential | concurrent
+    in_flight: int = 1
+    duration_s: float = 3.0  # per arm, over all rounds
+    warmup_s: float = 0.5  # per arm and round
+    calls: int = 2_000  # sequential mode, per arm, over all rounds
+    warmup_calls: int = 200  # sequential mode, per arm, once
+    rounds: int = 1
+    channels: int = 8  # concurrent mode: at most this many connections per arm (never more than in_flight)
+    timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        self.arms = [arm if isinstance(arm, Arm) else Arm(**arm) for arm in self.arms]
+
+
+@dataclass
+class _Tally:
+    """What one arm collected over every round."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: Counter = field(default_factory=Counter)
+    elapsed_s: float = 0.0
+    warmup_calls: int = 0
 
 
 def percentile(sorted_values: list[float], pct: float) -> float:
@@ -60,91 +86,114 @@ def percentile(sorted_values: list[float], pct: float) -> float:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
-def summarise(
-    spec: Spec, latencies_s: list[float], errors: Counter, elapsed_s: float, cpu_s: float, warmup_calls: int
-) -> dict:
-    ordered = sorted(latencies_s)
+def summarise(spec: Spec, tally: _Tally, cpu_s: float) -> dict:
+    ordered = sorted(tally.latencies)
     samples = (
         ordered if len(ordered) <= MAX_SAMPLES_RETURNED else random.Random(1).sample(ordered, MAX_SAMPLES_RETURNED)
     )
     return {
         "mode": spec.mode,
         "in_flight": spec.in_flight if spec.mode == "concurrent" else 1,
+        "rounds": spec.rounds,
         "calls": len(ordered),
-        "errors": dict(errors),
-        "elapsed_s": elapsed_s,
-        "calls_per_s": len(ordered) / elapsed_s if elapsed_s > 0 else 0.0,
+        "errors": dict(tally.errors),
+        "elapsed_s": tally.elapsed_s,
+        "calls_per_s": len(ordered) / tally.elapsed_s if tally.elapsed_s > 0 else 0.0,
         "latency_us": {f"p{pct:g}": percentile(ordered, pct) * 1e6 for pct in PERCENTILES}
         | {"mean": (sum(ordered) / len(ordered) * 1e6) if ordered else math.nan},
         "samples_us": sorted(s * 1e6 for s in samples),
-        "client_cpu_s": cpu_s,
-        "warmup_calls": warmup_calls,  # made before the timed part (the server's CPU time counts them too)
+        "client_cpu_s": cpu_s,  # the client process over the whole spec (every arm)
+        "warmup_calls": tally.warmup_calls,  # made before the timed parts (the server's CPU time counts them too)
     }
 
 
-def run_sequential(spec: Spec) -> dict:
-    request, metadata = spec.request, [tuple(pair) for pair in spec.metadata] or None
-    errors: Counter = Counter()
-    latencies: list[float] = []
-    with grpc.insecure_channel(spec.target) as channel:
-        call = channel.unary_unary(spec.method)
-        for _ in range(spec.warmup_calls):
-            call(request, timeout=spec.timeout_s, metadata=metadata)
-        cpu0, start = time.process_time(), time.perf_counter()
-        for _ in range(spec.calls):
-            t0 = time.perf_counter()
-            try:
-                call(request, timeout=spec.timeout_s, metadata=metadata)
-            except grpc.RpcError as err:
-                errors[err.code().name] += 1
-                continue
-            latencies.append(time.perf_counter() - t0)
-        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
-    return summarise(spec, latencies, errors, elapsed, cpu, spec.warmup_calls)
+def _slices(total: int, rounds: int) -> list[int]:
+    return [total // rounds + (1 if n < total % rounds else 0) for n in range(rounds)]
 
 
-async def _concurrent(spec: Spec) -> dict:
-    request, metadata = spec.request, tuple(tuple(pair) for pair in spec.metadata) or None
+def run_sequential(spec: Spec) -> list[dict]:
+    tallies = [_Tally() for _ in spec.arms]
+    channels = [grpc.insecure_channel(arm.target) for arm in spec.arms]
+    cpu0 = time.process_time()
+    try:
+        calls = [channel.unary_unary(arm.method) for channel, arm in zip(channels, spec.arms, strict=True)]
+        requests = [arm.request for arm in spec.arms]
+        for call, request, tally in zip(calls, requests, tallies, strict=True):
+            for _ in range(spec.warmup_calls):
+                call(request, timeout=spec.timeout_s)
+            tally.warmup_calls = spec.warmup_calls
+        for count in _slices(spec.calls, spec.rounds):
+            for call, request, tally in zip(calls, requests, tallies, strict=True):
+                _sequential_slice(call, request, count, spec.timeout_s, tally)
+    finally:
+        for channel in channels:
+            channel.close()
+    cpu = time.process_time() - cpu0
+    return [summarise(spec, tally, cpu) for tally in tallies]
+
+
+def _sequential_slice(call, request: bytes, count: int, timeout_s: float, tally: _Tally) -> None:
+    start = time.perf_counter()
+    for _ in range(count):
+        t0 = time.perf_counter()
+        try:
+            call(request, timeout=timeout_s)
+        except grpc.RpcError as err:
+            tally.errors[err.code().name] += 1
+            continue
+        tally.latencies.append(time.perf_counter() - t0)
+    tally.elapsed_s += time.perf_counter() - start
+
+
+async def _concurrent(spec: Spec) -> list[dict]:
     count = max(1, min(spec.channels, spec.in_flight))
     # A local subchannel pool per channel: otherwise grpc shares one connection between equal channels.
-    channels = [
-        grpc.aio.insecure_channel(spec.target, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(count)
-    ]
-    calls = [channel.unary_unary(spec.method) for channel in channels]
-    errors: Counter = Counter()
-    latencies: list[float] = []
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    channels = [[grpc.aio.insecure_channel(arm.target, options=options) for _ in range(count)] for arm in spec.arms]
+    tallies = [_Tally() for _ in spec.arms]
+    cpu0 = time.process_time()
+    try:
+        await asyncio.gather(*(channel.channel_ready() for group in channels for channel in group))
+        for _ in range(spec.rounds):
+            for arm, group, tally in zip(spec.arms, channels, tallies, strict=True):
+                calls = [channel.unary_unary(arm.method) for channel in group]
+                await _concurrent_slice(spec, calls, arm.request, tally)
+    finally:
+        await asyncio.gather(*(channel.close() for group in channels for channel in group))
+    cpu = time.process_time() - cpu0
+    return [summarise(spec, tally, cpu) for tally in tallies]
+
+
+async def _concurrent_slice(spec: Spec, calls: list, request: bytes, tally: _Tally) -> None:
+    """Warm up, then keep in_flight calls going for this round's share of duration_s."""
     recording = False
-    warmup_calls = 0
 
     async def worker(call, stop_at: float) -> None:
-        nonlocal warmup_calls
         while (t0 := time.perf_counter()) < stop_at:
-            warmup_calls += not recording
             try:
-                await call(request, timeout=spec.timeout_s, metadata=metadata)
+                await call(request, timeout=spec.timeout_s)
             except grpc.aio.AioRpcError as err:
                 if recording:
-                    errors[err.code().name] += 1
+                    tally.errors[err.code().name] += 1
+                else:
+                    tally.warmup_calls += 1
                 continue
             if recording:
-                latencies.append(time.perf_counter() - t0)
+                tally.latencies.append(time.perf_counter() - t0)
+            else:
+                tally.warmup_calls += 1
 
-    try:
-        await asyncio.gather(*(channel.channel_ready() for channel in channels))
-        await asyncio.gather(
-            *(worker(calls[i % count], time.perf_counter() + spec.warmup_s) for i in range(spec.in_flight))
-        )
-        recording = True
-        cpu0, start = time.process_time(), time.perf_counter()
-        stop_at = start + spec.duration_s
-        await asyncio.gather(*(worker(calls[i % count], stop_at) for i in range(spec.in_flight)))
-        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
-    finally:
-        await asyncio.gather(*(channel.close() for channel in channels))
-    return summarise(spec, latencies, errors, elapsed, cpu, warmup_calls)
+    workers = range(spec.in_flight)
+    warm_until = time.perf_counter() + spec.warmup_s
+    await asyncio.gather(*(worker(calls[i % len(calls)], warm_until) for i in workers))
+    recording = True
+    start = time.perf_counter()
+    stop_at = start + spec.duration_s / spec.rounds
+    await asyncio.gather(*(worker(calls[i % len(calls)], stop_at) for i in workers))
+    tally.elapsed_s += time.perf_counter() - start
 
 
-def run(spec: Spec) -> dict:
+def run(spec: Spec) -> list[dict]:
     if spec.mode == "sequential":
         return run_sequential(spec)
     if spec.mode == "concurrent":
@@ -155,8 +204,8 @@ def run(spec: Spec) -> dict:
 class LoadClient:
     """A client process kept alive across measurements (starting one costs more than a short measurement).
 
-    run() sends one spec and waits for its result; submit() and result() split that, to act on the server while
-    the load runs (the hot-reload measurement).
+    run() sends one spec and waits for its results (one per arm); submit() and result() split that, to act on the
+    server while the load runs (the hot-reload measurement).
     """
 
     def __init__(self) -> None:
@@ -168,16 +217,16 @@ class LoadClient:
         self.process.stdin.write(json.dumps(asdict(spec)) + "\n")
         self.process.stdin.flush()
 
-    def result(self) -> dict:
+    def result(self) -> list[dict]:
         line = self.process.stdout.readline()
         if not line:
             raise RuntimeError(f"load generator exited (code {self.process.wait()}); its error is above")
         answer = json.loads(line)
-        if "failure" in answer:
+        if isinstance(answer, dict) and "failure" in answer:
             raise RuntimeError(f"load generator failed: {answer['failure']}")
         return answer
 
-    def run(self, spec: Spec) -> dict:
+    def run(self, spec: Spec) -> list[dict]:
         self.submit(spec)
         return self.result()
 
@@ -194,9 +243,10 @@ class LoadClient:
 
 def expected_seconds(spec: Spec) -> float:
     """A rough duration for the progress bar."""
+    arms = len(spec.arms)
     if spec.mode == "sequential":
-        return (spec.calls + spec.warmup_calls) * 0.0004 + 0.5
-    return spec.warmup_s + spec.duration_s + 0.5
+        return arms * (spec.calls + spec.warmup_calls) * 0.0005 + 0.3
+    return arms * (spec.duration_s + spec.rounds * spec.warmup_s) + 0.3
 
 
 def main() -> None:

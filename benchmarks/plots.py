@@ -14,11 +14,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display on a server
 import matplotlib.pyplot as plt  # noqa: E402
 
-RPC_GROUPS = {
-    "Evaluate": ("floor.facts", "evaluate."),
-    "EvaluateBatch": ("floor.facts", "batch."),
-    "Route": ("floor.message", "route."),
-}
+RPC_GROUPS = {"Evaluate": "evaluate.", "EvaluateBatch": "batch.", "Route": "route."}
 
 
 def draw(results: dict, out: Path) -> list[str]:
@@ -33,21 +29,20 @@ def draw(results: dict, out: Path) -> list[str]:
 
 
 def latency_distribution(found: dict, path: Path) -> Path:
-    """One panel per RPC: the cumulative distribution of sequential call latency, the floor drawn dashed."""
+    """One panel per RPC: the cumulative distribution of sequential call latency; its floor drawn dashed."""
     figure, axes = plt.subplots(1, len(RPC_GROUPS), figsize=(5 * len(RPC_GROUPS), 4), sharey=True)
-    for axis, (rpc, (floor, prefix)) in zip(axes, RPC_GROUPS.items(), strict=True):
-        for name in [floor, *(n for n in found if n.startswith(prefix))]:
-            run = found.get(name, {}).get("sequential")
-            if not run or not run["samples_us"]:
-                continue
+    for axis, (rpc, prefix) in zip(axes, RPC_GROUPS.items(), strict=True):
+        for name, run, is_floor in _with_floors(found, prefix, "sequential"):
             samples = run["samples_us"]
-            fractions = [(i + 1) / len(samples) for i in range(len(samples))]
-            axis.plot(samples, fractions, "--" if name == floor else "-", label=name)
+            if samples:
+                fractions = [(i + 1) / len(samples) for i in range(len(samples))]
+                axis.plot(samples, fractions, "--" if is_floor else "-", label=name)
         axis.set_xscale("log")
         axis.set_title(f"{rpc}: sequential latency")
         axis.set_xlabel("latency (µs, log scale)")
         axis.grid(True, which="both", alpha=0.3)
-        axis.legend(fontsize="small")
+        if axis.lines:
+            axis.legend(fontsize="small")
     axes[0].set_ylabel("fraction of calls ≤ latency")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
@@ -59,27 +54,34 @@ def throughput(rpc: dict, path: Path) -> Path:
     """Calls per second against calls in flight, one panel per process count; floors dashed."""
     figure, axes = plt.subplots(1, len(rpc), figsize=(6 * len(rpc), 4.5), squeeze=False)
     for axis, (processes, found) in zip(axes[0], rpc.items(), strict=True):
-        for name, scenario in found.items():
-            runs = scenario.get("concurrent", {})
-            if not runs:
-                continue
+        for name, runs, is_floor in _with_floors(found, "", "concurrent"):
             levels = sorted(runs, key=int)
-            axis.plot(
-                [int(level) for level in levels],
-                [runs[level]["calls_per_s"] for level in levels],
-                "--o" if name.startswith("floor.") else "-o",
-                label=name,
-            )
+            calls = [runs[level]["calls_per_s"] for level in levels]
+            axis.plot([int(level) for level in levels], calls, "--o" if is_floor else "-o", label=name)
         axis.set_xscale("log", base=2)
         axis.set_title(f"throughput ({processes})")
         axis.set_xlabel("calls in flight")
         axis.set_ylabel("calls/s")
         axis.grid(True, alpha=0.3)
-        axis.legend(fontsize="small")
+        if axis.lines:
+            axis.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path
+
+
+def _with_floors(found: dict, prefix: str, part: str):
+    """(label, measurement, is_floor) for each scenario with `part`, each floor once (from its first pairing)."""
+    seen_floors = set()
+    for name, scenario in found.items():
+        if not name.startswith(prefix) or part not in scenario:
+            continue
+        floor = scenario["floor"]
+        if floor not in seen_floors and part in scenario["floor_run"]:
+            seen_floors.add(floor)
+            yield f"{floor} (with {name})", scenario["floor_run"][part], True
+        yield name, scenario[part], False
 
 
 def main() -> None:

@@ -45,35 +45,8 @@ def judge(results: dict) -> list[Target]:
     rpc = results.get("rpc", {})
     targets: list[Target] = []
     for processes in (P1, P2):
-        found = rpc.get(processes, {})
-        for name in ("evaluate.pharmacist", "evaluate.first50", "evaluate.collect", "route.1-table"):
-            if name not in found:
-                continue
-            floor = found[name]["floor"]
-            if processes == P1:
-                targets.append(
-                    Target(f"{name} p50 / floor p50", _ratio(_p50(found, name), _p50(found, floor)), 1.15, False, "x")
-                )
-            targets.append(
-                Target(
-                    f"{name} calls/s at 64 in flight / floor ({processes})",
-                    _ratio(_calls_per_s(found, name, "64"), _calls_per_s(found, floor, "64")),
-                    0.85,
-                    True,
-                    "x",
-                )
-            )
-        for name in found:
-            if name.startswith("route.") and name.endswith("-tables"):
-                targets.append(
-                    Target(
-                        f"{name} calls/s at 64 in flight / floor ({processes})",
-                        _ratio(_calls_per_s(found, name, "64"), _calls_per_s(found, found[name]["floor"], "64")),
-                        0.7,
-                        True,
-                        "x",
-                    )
-                )
+        for name, scenario in rpc.get(processes, {}).items():
+            targets += _rpc_targets(name, scenario, processes)
     p1 = rpc.get(P1, {})
     if "batch.100" in p1 and "evaluate.pharmacist" in p1:
         targets.append(
@@ -86,33 +59,64 @@ def judge(results: dict) -> list[Target]:
             )
         )
     cold = results.get("cold", {})
-    starts = cold.get("start_to_serving_s", {})
-    for count, seconds in starts.items():
+    for count, seconds in cold.get("start_to_serving_s", {}).items():
         if int(count) <= 1_000:
             targets.append(Target(f"start to SERVING with {int(count):,} rule sets", seconds, 5.0, False, "s"))
     reload = cold.get("hot_reload")
     if reload:
         failed = reload["failed_calls"]
+        targets.append(Target("hot reload of one rule set visible under load", reload["visible_s"], 2.0, False, "s"))
         targets.append(
             Target(
-                "hot reload of one rule set visible under load",
-                reload["visible_s"],
-                2.0,
+                "failed calls during the hot reload",
+                float(failed),
+                0.0,
                 False,
-                "s",
-                note=f"{failed} failed calls of {reload['calls_during_load'] + failed}",
+                "",
+                note=f"of {reload['calls_during_load'] + failed:,} calls",
             )
         )
-        targets.append(Target("failed calls during the hot reload", float(failed), 0.0, False, " calls"))
     return targets
 
 
-def _p50(found: dict, name: str) -> float | None:
-    return found.get(name, {}).get("sequential", {}).get("latency_us", {}).get("p50")
+def _rpc_targets(name: str, scenario: dict, processes: str) -> list[Target]:
+    """p50 and throughput at 64 in flight against the floor measured alongside (issue 7's RPC targets)."""
+    floor = scenario.get("floor_run", {})
+    found = []
+    if name.startswith("evaluate.") or name == "route.1-table":
+        if "sequential" in scenario:
+            found.append(Target(f"{name} p50 / floor p50 ({processes})", _p50_ratio(scenario, floor), 1.15, False, "x"))
+        found.append(
+            Target(
+                f"{name} calls/s at 64 in flight / floor ({processes})",
+                _calls_ratio(scenario, floor, "64"),
+                0.85,
+                True,
+                "x",
+            )
+        )
+    elif name.startswith("route.") and name.endswith("-tables"):
+        found.append(
+            Target(
+                f"{name} calls/s at 64 in flight / floor ({processes})",
+                _calls_ratio(scenario, floor, "64"),
+                0.7,
+                True,
+                "x",
+            )
+        )
+    return found
 
 
-def _calls_per_s(found: dict, name: str, in_flight: str) -> float | None:
-    return found.get(name, {}).get("concurrent", {}).get(in_flight, {}).get("calls_per_s")
+def _p50_ratio(scenario: dict, floor: dict) -> float | None:
+    if "sequential" not in scenario or "sequential" not in floor:
+        return None
+    return _ratio(scenario["sequential"]["latency_us"]["p50"], floor["sequential"]["latency_us"]["p50"])
+
+
+def _calls_ratio(scenario: dict, floor: dict, in_flight: str) -> float | None:
+    mine, theirs = scenario["concurrent"].get(in_flight), floor.get("concurrent", {}).get(in_flight)
+    return _ratio(mine["calls_per_s"], theirs["calls_per_s"]) if mine and theirs else None
 
 
 def _peak_decisions(scenario: dict) -> float:
@@ -143,15 +147,22 @@ def markdown(results: dict) -> str:
         "| Target | Measured | Goal | Result | Margin |",
         "|---|---|---|---|---|",
     ]
-    for target in results.get("targets", []):
-        target = target if isinstance(target, Target) else Target(**target)
+    for target in judge(results):
         measured = "n/a" if target.met is None else f"{target.measured:.2f}{target.unit}"
         goal = f"{'≥' if target.higher_is_better else '≤'} {target.goal:g}{target.unit}"
         note = f" ({target.note})" if target.note else ""
         lines.append(f"| {target.name} | {measured} | {goal} | {target.verdict()} | {target.margin()}{note} |")
+    lines += _calibration(results)
     for processes, found in results.get("rpc", {}).items():
         lines += _latency_table(processes, found) + _throughput_table(processes, found)
-    lines += _batch_table(results) + _cold(results) + _memory(results) + _answers(results) + _in_process(results)
+    lines += (
+        _drift(results)
+        + _batch_table(results)
+        + _cold(results)
+        + _memory(results)
+        + _answers(results)
+        + _in_process(results)
+    )
     lines += _plots(results)
     return "\n".join(lines) + "\n"
 
@@ -172,18 +183,20 @@ def _latency_table(processes: str, found: dict) -> list[str]:
         "",
         f"## Latency, sequential calls from one client ({processes})",
         "",
-        "| Scenario | p50 µs | p90 µs | p99 µs | p99.9 µs | p50 / floor | server CPU µs/call | CPU / floor | calls |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "Each row alternates with its floor (the echo server, same payload) in the same measurement.",
+        "",
+        "| Scenario | p50 µs | p90 µs | p99 µs | p99.9 µs | floor p50 µs | p50 / floor | server CPU µs/call "
+        "| CPU / floor | calls |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in rows:
-        run = found[name]["sequential"]
+        run, floor = found[name]["sequential"], found[name]["floor_run"]["sequential"]
         latency = run["latency_us"]
-        floor = found.get(found[name]["floor"], {}).get("sequential")
-        ratio = _fmt_ratio(latency["p50"], floor["latency_us"]["p50"] if floor else None)
-        cpu_ratio = _fmt_ratio(run["server_cpu_us_per_call"], floor["server_cpu_us_per_call"] if floor else None)
         lines.append(
             f"| {name} | {latency['p50']:.0f} | {latency['p90']:.0f} | {latency['p99']:.0f} | {latency['p99.9']:.0f} "
-            f"| {ratio} | {_fmt(run['server_cpu_us_per_call'])} | {cpu_ratio} | {run['calls']:,} |"
+            f"| {floor['latency_us']['p50']:.0f} | {_fmt_ratio(latency['p50'], floor['latency_us']['p50'])} "
+            f"| {_fmt(run['server_cpu_us_per_call'])} "
+            f"| {_fmt_ratio(run['server_cpu_us_per_call'], floor['server_cpu_us_per_call'])} | {run['calls']:,} |"
         )
     return lines
 
@@ -192,36 +205,94 @@ def _throughput_table(processes: str, found: dict) -> list[str]:
     levels = sorted({level for run in found.values() for level in run.get("concurrent", {})}, key=int)
     if not levels:
         return []
-    header = " | ".join(f"{level} in flight: calls/s (p50 / p99 ms)" for level in levels)
     lines = [
         "",
         f"## Throughput under concurrent load from a separate client process ({processes})",
         "",
-        f"| Scenario | {header} | at {levels[-1]}: / floor | server CPU µs/call at {levels[-1]} | errors |",
-        "|---|" + "---|" * (len(levels) + 3),
+        "Each cell: the scenario's calls/s / its floor's calls/s = ratio; the scenario's p50 / p99 latency under "
+        "that load.",
+        "",
+        "| Scenario | " + " | ".join(f"{level} in flight" for level in levels) + " | server CPU µs/call at "
+        f"{levels[-1]} (floor) | errors (floor errors) |",
+        "|---|" + "---|" * (len(levels) + 2),
     ]
     for name, scenario in found.items():
-        runs = scenario["concurrent"]
+        runs, floor_runs = scenario["concurrent"], scenario["floor_run"]["concurrent"]
         cells = []
         for level in levels:
-            run = runs.get(level)
-            if run is None:
+            run, floor = runs.get(level), floor_runs.get(level)
+            if run is None or floor is None:
                 cells.append("")
                 continue
             latency = run["latency_us"]
-            cells.append(f"{run['calls_per_s']:,.0f} ({latency['p50'] / 1e3:.1f} / {latency['p99'] / 1e3:.1f})")
-        top = runs.get(levels[-1], {})
-        floor = found.get(scenario["floor"], {}).get("concurrent", {}).get(levels[-1])
-        ratio = _fmt_ratio(top.get("calls_per_s"), floor["calls_per_s"] if floor else None)
-        errors = {}
-        for run in runs.values():
-            for code, count in run["errors"].items():
-                errors[code] = errors.get(code, 0) + count
-        error_text = ", ".join(f"{code} {count}" for code, count in errors.items()) or "0"
+            cells.append(
+                f"{run['calls_per_s']:,.0f} / {floor['calls_per_s']:,.0f} = "
+                f"{_fmt_ratio(run['calls_per_s'], floor['calls_per_s'])}; "
+                f"{latency['p50'] / 1e3:.1f} / {latency['p99'] / 1e3:.1f} ms"
+            )
+        top, top_floor = runs.get(levels[-1], {}), floor_runs.get(levels[-1], {})
+        cpu = f"{_fmt(top.get('server_cpu_us_per_call'))} ({_fmt(top_floor.get('server_cpu_us_per_call'))})"
         lines.append(
-            f"| {name} | {' | '.join(cells)} | {ratio} | {_fmt(top.get('server_cpu_us_per_call'))} | {error_text} |"
+            f"| {name} | {' | '.join(cells)} | {cpu} | {_errors(runs.values())} ({_errors(floor_runs.values())}) |"
         )
     return lines
+
+
+def _errors(runs) -> str:
+    total: dict[str, int] = {}
+    for run in runs:
+        for code, count in run["errors"].items():
+            total[code] = total.get(code, 0) + count
+    return ", ".join(f"{code} {count}" for code, count in total.items()) or "0"
+
+
+def _calibration(results: dict) -> list[str]:
+    scenario = results.get("rpc", {}).get(P1, {}).get("calibration.echo-vs-echo")
+    if not scenario:
+        return []
+    floor = scenario["floor_run"]
+    ratios = [
+        f"p50 {_fmt_ratio(scenario['sequential']['latency_us']['p50'], floor['sequential']['latency_us']['p50'])}"
+    ]
+    for level, run in scenario["concurrent"].items():
+        ratios.append(f"{level} in flight {_fmt_ratio(run['calls_per_s'], floor['concurrent'][level]['calls_per_s'])}")
+    return [
+        "",
+        "## Calibration (A/A)",
+        "",
+        "A second echo server measured exactly like a Verdict scenario against the floor. Every ratio should be 1.00; "
+        f"this run measured {', '.join(ratios)}. Their distance from 1.00 is the resolution of the other ratios of "
+        "this run: a target missed or met by less than that is a tie.",
+    ]
+
+
+def _drift(results: dict) -> list[str]:
+    """How much the same floor moved between the measurements of one run: the noise the ratios sit in."""
+    lines = []
+    for processes, found in results.get("rpc", {}).items():
+        by_floor: dict[str, list[float]] = {}
+        for scenario in found.values():
+            top = scenario["floor_run"]["concurrent"].get("64")
+            if top:
+                by_floor.setdefault(scenario["floor"], []).append(top["calls_per_s"])
+        for floor, values in by_floor.items():
+            if len(values) > 1:
+                low, high = min(values), max(values)
+                lines.append(
+                    f"- {floor} at 64 in flight ({processes}), over its {len(values)} pairings: "
+                    f"{low:,.0f}–{high:,.0f} calls/s (spread {(high - low) / high:.0%})."
+                )
+    if not lines:
+        return []
+    return [
+        "",
+        "## Noise",
+        "",
+        "The same floor measured at different times of this run (each paired with another scenario). Ratios are "
+        "taken within a pair, so drift between pairs cancels; the spread shows how noisy the machine was.",
+        "",
+        *lines,
+    ]
 
 
 def _batch_table(results: dict) -> list[str]:
@@ -258,7 +329,8 @@ def _cold(results: dict) -> list[str]:
     put_ms = cold.get("put_document_ms")
     if put_ms:
         lines.append(
-            f"- AdminService.PutDocument of one such rule set (validate, compile, durable SQLite write), 4 writers: "
+            f"- AdminService.PutDocument of one such rule set (validate, compile, durable SQLite write; "
+            f"{put_ms['count']} calls one at a time, 1,000 rule sets stored): "
             f"mean {put_ms['mean']:.1f} ms, p50 {put_ms['p50']:.1f} ms, p99 {put_ms['p99']:.1f} ms."
         )
     for count, seconds in cold.get("start_to_serving_s", {}).items():
