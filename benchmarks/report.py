@@ -130,7 +130,8 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 # ----------------------------------------------------------------------------------------------------- markdown
 
 
-def markdown(results: dict) -> str:
+def markdown(results: dict, plot_prefix: str = "") -> str:
+    """The report; plot_prefix is the plots' folder relative to where the markdown file is written."""
     lines = [
         "# Verdict benchmark report",
         "",
@@ -163,7 +164,7 @@ def markdown(results: dict) -> str:
         + _answers(results)
         + _in_process(results)
     )
-    lines += _plots(results)
+    lines += _plots(results, plot_prefix)
     return "\n".join(lines) + "\n"
 
 
@@ -377,15 +378,16 @@ def _in_process(results: dict) -> list[str]:
             lines.append(f"- {script}: not present in this checkout.")
             continue
         status = "" if outcome["exit_code"] == 0 else f" (exit {outcome['exit_code']})"
-        lines += ["", f"`{outcome['command']}`{status}", "", "```", outcome["output"] or outcome["errors"], "```"]
+        shown = outcome["output"] or outcome["errors"] or json.dumps(outcome.get("result"), indent=1)
+        lines += ["", f"`{outcome['command']}`{status}", "", "```", shown, "```"]
     return lines
 
 
-def _plots(results: dict) -> list[str]:
+def _plots(results: dict, prefix: str) -> list[str]:
     plots = results.get("plots")
     if not plots:
         return []
-    return ["", "## Plots", ""] + [f"![{Path(path).stem}]({Path(path).name})" for path in plots]
+    return ["", "## Plots", ""] + [f"![{Path(path).stem}]({prefix}{Path(path).name})" for path in plots]
 
 
 def _fmt(value: float | None) -> str:

@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -408,27 +409,36 @@ def summary_ms(times: list[float]) -> dict:
     }
 
 
-def peers_section(budget: Budget, results: dict) -> None:
-    """The in-process comparisons (QL engines, routing index, facts conversion), each run as its own script."""
+def peers_section(budget: Budget, work: Path, results: dict) -> None:
+    """The in-process comparisons (QL engines, routing index, facts conversion), each in its own process.
+
+    A script that exposes `run(quick: bool) -> dict` is called through it (its dict goes into results.json, and its
+    "text" entry, if any, into the report); any other is run as a script and its printed ratios are kept.
+    """
     found = results.setdefault("in_process", {})
     for script in PEER_SCRIPTS:
         path = BENCH_DIR / script
         if not path.exists():
             found[script] = {"missing": True}
             continue
-        command = [sys.executable, str(path), *(["--quick"] if budget.quick and _accepts_quick(path) else [])]
+        source = path.read_text(encoding="utf-8")
+        if "def run(" in source:
+            call = f"import json, {path.stem}; print(json.dumps({path.stem}.run(quick={budget.quick!r}), default=str))"
+            command = [sys.executable, "-c", call]
+            shown = f"python -c 'import {path.stem}; {path.stem}.run(quick={budget.quick!r})'  # in benchmarks/"
+        else:
+            flags = ["--quick"] if budget.quick and "--quick" in source else []
+            command = [sys.executable, str(path), *flags]
+            shown = shlex.join(["python", f"benchmarks/{script}", *flags])
         with ticking(f"in-process {script}", 20.0 if budget.quick else 60.0):
-            done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
-        found[script] = {
-            "command": shlex.join(["python", f"benchmarks/{script}", *command[2:]]),
-            "exit_code": done.returncode,
-            "output": done.stdout.strip(),
-            "errors": done.stderr.strip()[-2000:] if done.returncode else "",
-        }
-
-
-def _accepts_quick(path: Path) -> bool:
-    return "--quick" in path.read_text(encoding="utf-8")
+            done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=BENCH_DIR)
+        outcome = {"command": shown, "exit_code": done.returncode, "errors": done.stderr.strip()[-2000:]}
+        if done.returncode == 0 and "def run(" in source:
+            outcome["result"] = json.loads(done.stdout.strip().splitlines()[-1])
+            outcome["output"] = outcome["result"].get("text", "") if isinstance(outcome["result"], dict) else ""
+        else:
+            outcome["output"] = done.stdout.strip()
+        found[script] = outcome
 
 
 def _has_rule_set(client: Client, name: str) -> bool:
@@ -442,6 +452,21 @@ def _has_rule_set(client: Client, name: str) -> bool:
 def _routes_to(server: servers.ServerProcess, topic: str, table: str) -> bool:
     with Client(server.target, timeout=10) as client:
         return any(d.table == table for d in client.route(topic, tags=["PAID"], key="k").destinations)
+
+
+def publish(results: dict, out: Path) -> None:
+    """The committed copy of the report: RESULTS.md beside this file, its plots in results/ (out/ is ignored)."""
+    import report
+
+    folder = BENCH_DIR / "results"
+    folder.mkdir(exist_ok=True)
+    published = []
+    for plot in results["plots"]:
+        target = folder / Path(plot).name
+        shutil.copyfile(plot, target)
+        published.append(str(target))
+    (BENCH_DIR / "RESULTS.md").write_text(report.markdown({**results, "plots": published}, plot_prefix="results/"))
+    note(f"published {BENCH_DIR / 'RESULTS.md'}")
 
 
 # -------------------------------------------------------------------------------------------------------- machine
@@ -484,6 +509,7 @@ SECTIONS = {
     "tables": many_tables_section,
     "processes": two_processes_section,
     "cold": cold_section,
+    "peers": peers_section,
 }
 
 
@@ -494,12 +520,17 @@ def main() -> int:
     parser.add_argument(
         "--only",
         nargs="*",
-        choices=[*SECTIONS, "peers"],
+        choices=list(SECTIONS),
         help="run only these parts (development; the report marks targets it could not judge)",
+    )
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="also write benchmarks/RESULTS.md and its plots in benchmarks/results/ (the committed latest report)",
     )
     args = parser.parse_args()
     budget = QUICK if args.quick else FULL
-    wanted = args.only or [*SECTIONS, "peers"]
+    wanted = args.only or list(SECTIONS)
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict = {
         "command": shlex.join(["python", "benchmarks/run.py", *sys.argv[1:]]),
@@ -514,8 +545,6 @@ def main() -> int:
         for name, section in SECTIONS.items():
             if name in wanted:
                 section(budget, Path(work), results)
-    if "peers" in wanted:
-        peers_section(budget, results)
     results["duration_s"] = time.monotonic() - started
 
     import plots
@@ -525,6 +554,8 @@ def main() -> int:
     (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     results["plots"] = plots.draw(results, args.out)
     (args.out / "report.md").write_text(report.markdown(results))
+    if args.publish:
+        publish(results, args.out)
     note(f"wrote {args.out}/results.json, report.md and {len(results['plots'])} plots in {results['duration_s']:.0f}s")
     return 0
 
