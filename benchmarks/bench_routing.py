@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_routing.py                  # 1, 100, 1,000 and 10,000 tables
     .venv/bin/python benchmarks/bench_routing.py --tables 1000 --conditions
+    .venv/bin/python benchmarks/bench_routing.py --quick                 # 1, 100 and 1,000 tables
 
 For each table count it prints, per message (microseconds):
   match  trie      RouteIndex's trie finding the matching tables
@@ -76,12 +77,12 @@ def messages_for(count: int) -> list[Message]:
     ]
 
 
-def per_message_us(run: Callable[[Message], object], messages: list[Message], repeats: int = 5) -> float:
+def per_message_us(call: Callable[[Message], object], messages: list[Message], repeats: int) -> float:
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         for message in messages:
-            run(message)
+            call(message)
         best = min(best, time.perf_counter() - start)
     return best / len(messages) * 1e6
 
@@ -90,7 +91,7 @@ def naive_route(tables: list, message: Message):
     return route_through((t for t in tables if t.pattern.matches(message.topic)), message)
 
 
-def measure(count: int, conditions: bool, engine) -> dict[str, float]:
+def measure(count: int, conditions: bool, engine, repeats: int) -> dict[str, float]:
     tables = sorted(build_tables(count, conditions, engine), key=lambda t: t.name)
     index = RouteIndex(tables)
     messages = messages_for(count)
@@ -102,10 +103,10 @@ def measure(count: int, conditions: bool, engine) -> dict[str, float]:
     return {
         "tables": count,
         "matched": matched,
-        "match_trie": per_message_us(lambda m: index.matching_tables(m.topic), messages),
-        "match_scan": per_message_us(lambda m: [t for t in tables if t.pattern.matches(m.topic)], scan_sample),
-        "route_trie": per_message_us(index.route, messages),
-        "route_scan": per_message_us(lambda m: naive_route(tables, m), scan_sample),
+        "match_trie": per_message_us(lambda m: index.matching_tables(m.topic), messages, repeats),
+        "match_scan": per_message_us(lambda m: [t for t in tables if t.pattern.matches(m.topic)], scan_sample, repeats),
+        "route_trie": per_message_us(index.route, messages, repeats),
+        "route_scan": per_message_us(lambda m: naive_route(tables, m), scan_sample, repeats),
     }
 
 
@@ -116,26 +117,39 @@ def engine_or_none():
     return engine_class(stdlib=True) if engine_class else None
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tables", type=int, nargs="*", default=[1, 100, 1_000, 10_000])
-    parser.add_argument("--conditions", action="store_true", help="give one system per table a QL condition")
-    args = parser.parse_args()
-    engine = engine_or_none()
-    if args.conditions and engine is None:
-        parser.error("--conditions needs the QL engine (verdict_server.ql.Engine)")
-    print(
-        f"per message, best of 5 runs over {TOPICS_PER_RUN} messages; conditions={'on' if args.conditions else 'off'}"
-    )
-    header = f"{'tables':>7} {'matched':>8} {'match trie':>11} {'match scan':>11} {'ratio':>7} {'route trie':>11} {'route scan':>11} {'ratio':>7} {'routes/s':>9}"
-    print(header)
-    for count in args.tables:
-        r = measure(count, args.conditions, engine)
-        print(
+def report(rows: list[dict[str, float]], conditions: bool, repeats: int) -> str:
+    lines = [
+        f"per message, best of {repeats} runs over {TOPICS_PER_RUN} messages; conditions={'on' if conditions else 'off'}",
+        f"{'tables':>7} {'matched':>8} {'match trie':>11} {'match scan':>11} {'ratio':>7} "
+        f"{'route trie':>11} {'route scan':>11} {'ratio':>7} {'routes/s':>9}",
+    ]
+    for r in rows:
+        lines.append(
             f"{r['tables']:>7} {r['matched']:>8.2f} {r['match_trie']:>9.2f}us {r['match_scan']:>9.2f}us "
             f"{r['match_scan'] / r['match_trie']:>6.1f}x {r['route_trie']:>9.2f}us {r['route_scan']:>9.2f}us "
             f"{r['route_scan'] / r['route_trie']:>6.1f}x {1e6 / r['route_trie']:>9,.0f}"
         )
+    return "\n".join(lines)
+
+
+def run(quick: bool = False, tables: list[int] | None = None, conditions: bool = False) -> dict:
+    """Entry point for benchmarks/run.py: the measurements, plus the printed table under "text"."""
+    repeats = 3 if quick else 5
+    counts = tables or ([1, 100, 1_000] if quick else [1, 100, 1_000, 10_000])
+    engine = engine_or_none()
+    if conditions and engine is None:
+        raise SystemExit("--conditions needs the QL engine (verdict_server.ql.Engine)")
+    rows = [measure(count, conditions, engine, repeats) for count in counts]
+    return {"rows": rows, "text": report(rows, conditions, repeats)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tables", type=int, nargs="*", help="table counts (default 1 100 1000 10000)")
+    parser.add_argument("--conditions", action="store_true", help="give one system per table a QL condition")
+    parser.add_argument("--quick", action="store_true", help="1, 100 and 1,000 tables, 3 runs each")
+    args = parser.parse_args()
+    print(run(args.quick, args.tables, args.conditions)["text"])
 
 
 if __name__ == "__main__":
