@@ -68,7 +68,7 @@ def collect_rules() -> str:
     """20 rules under `collect`; half of them match FACTS, their results are gathered in a list."""
     rules = []
     for n in range(20):
-        when = f"amount > {n * 10}" if n % 2 == 0 else f"city == 'City{n}' && storeId > {n}"
+        when = f"amount > {n}" if n % 2 == 0 else f"city == 'City{n}' && storeId > {n}"
         rules.append({"id": f"tag-{n:02d}", "when": when, "then": {"tag": f"t{n}"}})
     return _json(
         {
