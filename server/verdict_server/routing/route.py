@@ -10,8 +10,9 @@ so a switched-off, mistagged or out-of-rollout system never costs a QL run and n
 In mode `first` every system is still checked (so the answer explains each one), but only the first that passes is a
 destination; the others that passed are skipped as NOT_FIRST.
 
-Route is pure: the answer depends only on the message and the table versions. Conditions see copies of the message's
-tags and properties, so one condition cannot change what the next one sees.
+Route is pure: the answer depends only on the message and the table versions. A QL run never modifies the context it
+is given (a script that assigns works on its own copy), so all conditions share one context and none can change what
+the next one sees.
 """
 
 from __future__ import annotations
@@ -137,10 +138,8 @@ def _condition_refusal(table: CompiledRouteTable, condition: Condition, reading:
         return ERROR, f"the condition reads body, which cannot be read: {err}"
     try:
         result = condition.program.run(context, timeout_ms=table.timeout_ms)
-    except QLError as err:
+    except QLError as err:  # the engine turns every failure of a run into a QLError
         return ERROR, f"condition failed{_where(table, condition, err)}: {err.code}: {err.reason}"
-    except (RecursionError, MemoryError) as err:
-        return ERROR, f"condition failed: {type(err).__name__}"
     if result is True:
         return None
     if result is False:
@@ -157,35 +156,39 @@ def _where(table: CompiledRouteTable, condition: Condition, err: QLError) -> str
     return f" at line {line}, column {column} ({condition.path})"
 
 
-_UNREAD = object()
-
-
 class _Reading:
     """One message as conditions see it, with the body loaded at most once and only when first needed."""
 
     def __init__(self, message: Message) -> None:
         self.message = message
-        self._body: Any = _UNREAD
+        self._context: dict[str, Any] | None = None
+        self._body_loaded = False
+        self._loaded_body: Any = None
         self._body_error: BodyError | None = None
 
     def context(self, with_body: bool) -> dict[str, Any]:
-        message = self.message
-        return {
-            "topic": message.topic,
-            "tags": list(message.tags),
-            "key": message.key,
-            "properties": dict(message.properties),
-            "body": self.body() if with_body else None,
-        }
+        if self._context is None:
+            message = self.message
+            self._context = {
+                "topic": message.topic,
+                "tags": list(message.tags),
+                "key": message.key,
+                "properties": message.properties,
+                "body": None,
+            }
+        if with_body:
+            self._context["body"] = self._body()
+        return self._context
 
-    def body(self) -> Any:
-        if self._body is _UNREAD and self._body_error is None:
+    def _body(self) -> Any:
+        if not self._body_loaded:
+            self._body_loaded = True
             try:
-                self._body = self.message.body()
+                self._loaded_body = self.message.body()
             except BodyError as err:
                 self._body_error = err
             except Exception as err:  # the loader is the caller's code; its failure must not fail the whole route
                 self._body_error = BodyError(f"{type(err).__name__}: {err}")
         if self._body_error is not None:
             raise self._body_error
-        return self._body
+        return self._loaded_body
