@@ -159,3 +159,8 @@ def test_the_json_schema_lists_the_same_fields_as_the_validator():
     assert set(schema["properties"]) == set(TABLE_FIELDS)
     assert set(schema["$defs"]["system"]["properties"]) == set(SYSTEM_FIELDS)
     assert set(schema["$defs"]["gray"]["properties"]) == set(GRAY_FIELDS)
+
+
+def test_only_route_tables_compile(engine):
+    found = problems_of(engine, "kind: RuleSet\nname: r\nrules: []\n")
+    assert found == [(1, 7, "expected kind RouteTable, got 'RuleSet'")]

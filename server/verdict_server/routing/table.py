@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import ql
-from ..document import NAME_PATTERN, ProblemCollector, SourceDocument, join_path, type_name
+from ..document import NAME_PATTERN, ROUTE_TABLE, ProblemCollector, SourceDocument, join_path, type_name
 from ..ql.errors import QLError
 from .gray import BY_KEY, GrayRule, gray_salt, valid_by
 from .tags import TagExpressionError, TagFilter
@@ -70,6 +70,9 @@ class CompiledRouteTable:
 def compile_route_table(doc: SourceDocument, engine: ql.Engine, version: int) -> CompiledRouteTable:
     """Validates and compiles a RouteTable document; raises DocumentInvalid listing every problem found."""
     problems = ProblemCollector(doc)
+    if doc.kind != ROUTE_TABLE:
+        problems.add("kind", f"expected kind {ROUTE_TABLE}, got {doc.kind!r}")
+        problems.raise_if_any()
     data = doc.data
     problems.unknown_fields(data, "", TABLE_FIELDS)
     description = problems.field(data, "", "description", str, default="")
