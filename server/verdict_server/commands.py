@@ -242,6 +242,11 @@ def _runner(command: Callable[[argparse.Namespace, verdict.Client], int | None],
             return _fail(f"{err.code.name}: {err.message}{_hint(err, args)}")
         except CommandError as err:
             return _fail(str(err))
+        except BrokenPipeError:
+            # The reader went away (`verdict rules list | head`): stop quietly, and keep Python from complaining
+            # again when it flushes stdout at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
 
     return run
 
@@ -403,7 +408,7 @@ def _describe_evaluation(answer: verdict.Evaluation) -> str:
 
 def _describe_trace(entry: verdict.RuleTrace) -> str:
     if not entry.evaluated:
-        return f"not evaluated ({entry.note})" if entry.note else "not evaluated"
+        return entry.note or "not evaluated"  # the server's note says why, e.g. "disabled"
     if entry.error is not None:
         return f"error: {_describe_error(entry.error)}"
     return f"{'matched' if entry.matched else 'no match'} (condition {_json(entry.condition)})"

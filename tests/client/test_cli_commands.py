@@ -55,7 +55,7 @@ def test_eval_prints_the_result_and_how_it_was_reached(capsys, fake) -> None:
         "rule set: pharmacist.otc_block v3",
         "matched: block-otc",
         "  block-otc: matched (condition true)",
-        "  audit: not evaluated (stopped after first match)",
+        "  audit: stopped after first match",
         "decision: d-1",
     ]
     sent = fake.calls["Evaluate"][0]
