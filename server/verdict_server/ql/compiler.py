@@ -1,6 +1,6 @@
 """QL compiler: QL syntax tree -> Python `ast` -> code object.
 
-The generated module defines one function, `_main(_ctx, _define_only)`. It is built only from the QL tree: names a
+The generated module defines one function, `_main(_ctx, _mode, **run options)`. It is built only from the QL tree: names a
 script uses never become Python identifiers (locals are `_v1`, `_v2`...; script globals live in the dict `_S`; facts
 are read with `_ctx.get`), field access goes through runtime helpers that read mappings only, and the module runs
 with empty `__builtins__`. Every Python node carries the QL line and column, so a failure is reported at its QL
@@ -34,6 +34,7 @@ _BINARY_HELPERS = {
     "<<": "_shl", ">>": "_shr", ">>>": "_ushr", "&": "_bit_and", "|": "_bit_or", "^": "_bit_xor",
     "==": "_eq", "!=": "_ne", "in": "_in", "not_in": "_not_in", "like": "_like", "not_like": "_not_like",
 }  # fmt: skip
+_EXACT_DOUBLE_INTEGERS = 2**53
 _BOOLEAN_OPS = frozenset({"==", "!=", "<", "<=", ">", ">=", "in", "not_in", "like", "not_like"})
 
 
@@ -107,8 +108,10 @@ class Compiler:
         constants: dict[str, Any],
         host_functions: frozenset[str],
         short_circuit: bool = True,
+        inline_methods: dict[str, str] | None = None,
     ) -> None:
         self.source = source
+        self.inline_methods = inline_methods or {}
         self.constant_values = constants
         self.host_function_names = host_functions
         self.short_circuit = short_circuit
@@ -191,26 +194,32 @@ class Compiler:
     def compile_program(self, program: n.Program) -> CompileResult:
         self.global_writes = _collect_global_writes(program)
         self.func.scopes.append(Scope())
-        body: list[ast.stmt] = []
         defs, statements, defined = self.compile_block_body(program.statements, "_r", top_level=True)
-        body.extend(defs)
-        exported = ast.Dict(
-            [_const(name) for name, _ in defined], [_call("_Fn", _name(py), _const(name)) for name, py in defined]
-        )
-        body.append(ast.If(_name("_define_only"), [ast.Return(exported)], []))
+        body: list[ast.stmt] = list(defs)
+        if defined:
+            exported = ast.Dict(
+                [_const(name) for name, _ in defined], [_call("_Fn", _name(py), _const(name)) for name, py in defined]
+            )
+            is_define = ast.Compare(_name("_mode"), [ast.Eq()], [_const(MODE_DEFINE)])
+            body.append(ast.If(is_define, [ast.Return(exported)], []))
         body.extend(statements)
-        body.append(ast.Return(_name("_r")))
-        prologue: list[ast.stmt] = [ast.Assign([_name("_g", True)], ast.Attribute(_name("_ctx"), "get", ast.Load()))]
+        last = body[-1] if body else None
+        if isinstance(last, ast.Assign) and isinstance(last.targets[0], ast.Name) and last.targets[0].id == "_r":
+            body[-1] = ast.Return(last.value)  # the script's last statement is its value: return it directly
+        else:
+            body.append(ast.Return(_name("_r")))
+        prologue: list[ast.stmt] = []
         if self.global_writes:
             prologue.append(ast.Assign([_name("_S", True)], ast.Dict([], [])))
         prologue.append(ast.Assign([_name("_r", True)], _const(None)))
         if self.mutates:
             for pyname in self.constant_names.values():
                 prologue.append(ast.Assign([_name(pyname, True)], _call("_deepcopy", _name("_K" + pyname))))
+        straight = not (self.mutates or self.needs_budget)
         main = ast.FunctionDef(
             name="_main",
-            args=_arguments(["_ctx", "_define_only"], defaults=False),
-            body=prologue + body,
+            args=_entry_arguments(),
+            body=[_entry_check(straight), ast.Try(prologue + body, [_error_handler()], [], [])],
             decorator_list=[],
             returns=None,
         )
@@ -660,7 +669,7 @@ class Compiler:
         if count_free and name not in self.assigned:
             self.free[name] = None
         key = _const(name)
-        from_context = _at(node, ast.Call(_name("_g"), [key], []))
+        from_context = _at(node, ast.Call(ast.Attribute(_name("_ctx"), "get", ast.Load()), [key], []))
         if name not in self.global_writes:
             return from_context
         in_globals = ast.Compare(_const(name), [ast.In()], [_name("_S")])
@@ -759,11 +768,15 @@ class Compiler:
             isinstance(literal, n.Literal)
             and isinstance(literal.value, int | float)
             and not isinstance(literal.value, bool)
+            and abs(literal.value) <= _EXACT_DOUBLE_INTEGERS
         ):
+            # Python compares int with float exactly and Java through double; for a literal this small (and an int
+            # or float subject) both agree.
             temp = self.fresh()
             fast = ast.Compare(_name(temp), [_PY_COMPARE[node.op]()], [right])
-            is_int = ast.Compare(_call("_type", ast.NamedExpr(_name(temp, True), left)), [ast.Is()], [_name("_int")])
-            return _at(node, ast.IfExp(is_int, fast, _call(helper, _name(temp), right)))
+            subject_type = _call("_type", ast.NamedExpr(_name(temp, True), left))
+            is_plain_number = ast.Compare(subject_type, [ast.In()], [_name("_fast_numbers")])
+            return _at(node, ast.IfExp(is_plain_number, fast, _call(helper, _name(temp), right)))
         return _at(node, _call(helper, left, right))
 
     def membership(self, node: n.Binary) -> ast.expr | None:
@@ -895,7 +908,11 @@ class Compiler:
         if isinstance(index, n.Literal) and type(index.value) is int and index.value >= 0:
             temp = self.fresh()
             is_list = ast.Compare(_call("_type", ast.NamedExpr(_name(temp, True), obj)), [ast.Is()], [_name("_list")])
-            long_enough = ast.Compare(_call("_len", _name(temp)), [ast.Gt()], [_const(index.value)])
+            long_enough: ast.expr = (
+                _name(temp)
+                if index.value == 0
+                else ast.Compare(_call("_len", _name(temp)), [ast.Gt()], [_const(index.value)])
+            )
             fast = ast.Subscript(_name(temp), _const(index.value), ast.Load())
             test = ast.BoolOp(ast.And(), [is_list, long_enough])
             return _at(node, ast.IfExp(test, fast, _call("_indexn", _name(temp), _const(index.value))))
@@ -915,16 +932,13 @@ class Compiler:
             host = self.host_functions.get(node.name)
             if host is None:
                 host = self.host_functions[node.name] = self.fresh("_h")
-            self.needs_budget = True
             return _at(node, _call(host, *args))
         callee = self.load_name(n.Name(node.line, node.column, node.name), count_free=False)
-        self.needs_budget = True
         return _at(node, _call("_call_value", callee, _const(node.name), ast.Tuple(args, ast.Load()), _name("_ANP")))
 
     def expr_CallValue(self, node: n.CallValue) -> ast.expr:
         callee = self.expr(node.callee)
         args = ast.Tuple([self.expr(arg) for arg in node.args], ast.Load())
-        self.needs_budget = True
         return _at(node, _call("_call_value", callee, _const("(expression)"), args, _name("_ANP")))
 
     def expr_MethodCall(self, node: n.MethodCall) -> ast.expr:
@@ -932,8 +946,20 @@ class Compiler:
         if isinstance(node.obj, n.ClassRef):
             return _at(node, _call("_class_method", _const(node.obj.name), _const(node.name), *args))
         helper = "_meth_spread" if node.spread else "_meth_opt" if node.optional else "_meth"
-        self.needs_budget = True
-        return _at(node, _call(helper, self.expr(node.obj), _const(node.name), *args))
+        receiver = self.expr(node.obj)
+        if helper == "_meth" and node.name in self.inline_methods and len(args) == 1:
+            return self.inline_string_method(node, receiver, args[0])
+        return _at(node, _call(helper, receiver, _const(node.name), *args))
+
+    def inline_string_method(self, node: n.MethodCall, receiver: ast.expr, arg: ast.expr) -> ast.expr:
+        """`s.startsWith(p)` on two strings as the Python str method; anything else through the method table."""
+        subject, argument = self.fresh(), self.fresh()
+        is_str = ast.Compare(_call("_type", ast.NamedExpr(_name(subject, True), receiver)), [ast.Is()], [_name("_str")])
+        arg_is_str = ast.Compare(_call("_type", ast.NamedExpr(_name(argument, True), arg)), [ast.Is()], [_name("_str")])
+        python_method = self.inline_methods[node.name]
+        fast = ast.Call(ast.Attribute(_name(subject), python_method, ast.Load()), [_name(argument)], [])
+        slow = _call("_meth", _name(subject), _const(node.name), _name(argument))
+        return _at(node, ast.IfExp(ast.BoolOp(ast.And(), [is_str, arg_is_str]), fast, slow))
 
     def expr_MethodRef(self, node: n.MethodRef) -> ast.expr:
         if isinstance(node.obj, n.ClassRef):
@@ -960,6 +986,50 @@ class Compiler:
 
     def expr_Block(self, node: n.Block) -> ast.expr:
         return self.block_value(node)
+
+
+# How `_main(_ctx, _mode)` is called: as Program.run itself, from Program's slow path, or to define the functions.
+MODE_ENTRY, MODE_RUN, MODE_DEFINE = 0, 1, 2
+_RUN_OPTIONS = (("precise", False), ("avoid_null_pointer", False), ("short_circuit", True), ("timeout_ms", None))
+
+
+def _entry_arguments() -> ast.arguments:
+    """`_main(_ctx, _mode=MODE_ENTRY, *, precise=False, avoid_null_pointer=False, short_circuit=True, timeout_ms=None)`:
+    the signature of Program.run, so that a straight-line program's run is this function itself (one call frame)."""
+    return ast.arguments(
+        posonlyargs=[],
+        args=[ast.arg("_ctx"), ast.arg("_mode")],
+        vararg=None,
+        kwonlyargs=[ast.arg(name) for name, _ in _RUN_OPTIONS],
+        kw_defaults=[_const(default) for _, default in _RUN_OPTIONS],
+        kwarg=None,
+        defaults=[_const(MODE_ENTRY)],
+    )
+
+
+def _entry_check(straight: bool) -> ast.stmt:
+    """Called as run(): anything but the plain case (options, a non-dict context, a budget) takes Program's path."""
+    slow_run = ast.Return(_call("_slow_run", _name("_ctx"), *[_name(name) for name, _ in _RUN_OPTIONS]))
+    if not straight:
+        test: ast.expr = _const(True)
+    else:
+        test = ast.BoolOp(
+            ast.Or(),
+            [
+                _name("precise"),
+                _name("avoid_null_pointer"),
+                ast.UnaryOp(ast.Not(), _name("short_circuit")),
+                ast.Compare(_call("_type", _name("_ctx")), [ast.IsNot()], [_name("_dict")]),
+            ],
+        )
+    is_entry = ast.Compare(_name("_mode"), [ast.Eq()], [_const(MODE_ENTRY)])
+    return ast.If(ast.BoolOp(ast.And(), [is_entry, test]), [slow_run], [])
+
+
+def _error_handler() -> ast.ExceptHandler:
+    """Every failure leaves the script as a QLError positioned at the failing QL node."""
+    failure = _call("_fail", _name("_e"))
+    return ast.ExceptHandler(_name("_Exception"), "_e", [ast.Raise(failure, _call("_cause", _name("_e")))])
 
 
 def _arguments(names: list[str], defaults: bool) -> ast.arguments:

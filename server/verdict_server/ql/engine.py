@@ -11,7 +11,7 @@ from typing import Any
 import cachetools
 
 from . import errors, runtime, stdlib
-from .compiler import FILENAME, Compiler, CompileResult
+from .compiler import FILENAME, MODE_DEFINE, MODE_RUN, Compiler, CompileResult
 from .errors import QLError, QLRuntimeError, QLSyntaxError
 from .parser import parse
 
@@ -81,6 +81,18 @@ def _identity(mapping: Mapping[str, Any] | None) -> int | None:
     return None if mapping is None else id(mapping)
 
 
+# Methods the compiler may turn into Python's own str methods when receiver and argument are strings: only when the
+# engine's method is the standard library's, whose result is then exactly the same.
+_INLINE_STRING_METHODS = {
+    "startsWith": (stdlib.m_starts_with, "startswith"),
+    "endsWith": (stdlib.m_ends_with, "endswith"),
+}
+
+
+def _inline_methods(methods: Mapping[str, Callable[..., Any]]) -> dict[str, str]:
+    return {name: python for name, (impl, python) in _INLINE_STRING_METHODS.items() if methods.get(name) is impl}
+
+
 def _stdlib_functions() -> dict[str, Callable[..., Any]]:
     return dict(stdlib.FUNCTIONS)
 
@@ -116,6 +128,7 @@ class Program:
         self._mutates = result.mutates or any(getattr(f, "mutates", False) for f in functions.values())
         self._needs_budget = result.needs_budget
         self._default = self._variant(False, False, True)
+        self.run = self._default  # type: ignore[method-assign] # the compiled entry, see `run`
         self.functions: dict[str, Callable[..., Any]] = self._define_functions(result)
 
     def __repr__(self) -> str:
@@ -132,6 +145,7 @@ class Program:
             constants=self._constants,
             host_functions=frozenset(self._host_functions),
             short_circuit=short_circuit,
+            inline_methods=_inline_methods(self._methods),
         )
         try:
             result = compiler.compile_program(self._tree)
@@ -153,6 +167,8 @@ class Program:
             if fn is None:
                 code, result = self._code(short_circuit)
                 namespace = _namespace(precise, avoid_null_pointer, self._methods)
+                namespace["_slow_run"] = self._run
+                namespace["_fail"] = self._as_ql_error
                 namespace.update(result.constants)
                 for ql_name, pyname in result.host_functions.items():
                     namespace[pyname] = self._host_functions[ql_name]
@@ -165,7 +181,7 @@ class Program:
         if not result.defined_functions:
             return {}
         with runtime.running(self._max_steps, None):
-            defined = self._default({}, True)
+            defined = self._default({}, MODE_DEFINE)
         for function in defined.values():
             function.mutates = self._mutates
         return defined
@@ -181,29 +197,37 @@ class Program:
         short_circuit: bool = True,
         timeout_ms: float | None = None,
     ) -> Any:
-        """Evaluate the script against `context` (never modified). Raises only QLError subclasses."""
-        if precise or avoid_null_pointer or not short_circuit:
-            fn = self._variant(precise, avoid_null_pointer, short_circuit)
-        else:
-            fn = self._default
-        if context is None:
-            context = {}
-        elif not isinstance(context, Mapping):
-            raise QLRuntimeError("the context must be a mapping", code=errors.INVALID_ARGUMENT)
+        """Evaluate the script against `context` (never modified). Raises only QLError subclasses.
+
+        Every Program replaces this method with its compiled entry function, which has the same signature: a
+        condition then costs one call. The entry handles the plain case itself and hands the rest to `_run`."""
+        return self._run(context, precise, avoid_null_pointer, short_circuit, timeout_ms)
+
+    def _run(
+        self,
+        context: Mapping[str, Any] | None,
+        precise: bool,
+        avoid_null_pointer: bool,
+        short_circuit: bool,
+        timeout_ms: float | None,
+    ) -> Any:
+        fn = self._variant(precise, avoid_null_pointer, short_circuit)
+        if type(context) is not dict:
+            if context is None:
+                context = {}
+            elif isinstance(context, Mapping):
+                context = dict(context)
+            else:
+                raise QLRuntimeError("the context must be a mapping", code=errors.INVALID_ARGUMENT)
         if self._mutates:
             context = _copy_context(context)
-        if not self._needs_budget and timeout_ms is None:
-            try:
-                return fn(context, False)
-            except Exception as exc:  # noqa: BLE001 - every failure becomes a positioned QLError
-                raise self._as_ql_error(exc) from _cause(exc)
+        if not self._needs_budget:
+            return fn(context, MODE_RUN)
         state = runtime._state
         previous = state.current
         state.current = runtime.RunState(self._max_steps, _deadline(timeout_ms))
         try:
-            return fn(context, False)
-        except Exception as exc:  # noqa: BLE001
-            raise self._as_ql_error(exc) from _cause(exc)
+            return fn(context, MODE_RUN)
         finally:
             state.current = previous
 
@@ -270,6 +294,9 @@ def _parse(source: str, strict_newlines: bool, interpolation: str) -> Any:
         raise QLSyntaxError("script nested too deeply", line=1, column=1) from None
 
 
+_FAST_NUMBERS = frozenset({int, float})
+
+
 def _namespace(precise: bool, anp: bool, methods: Mapping[str, Callable[..., Any]]) -> dict[str, Any]:
     """The globals of a compiled script: runtime helpers under fixed names, and nothing of Python's builtins."""
     rt = runtime
@@ -278,11 +305,13 @@ def _namespace(precise: bool, anp: bool, methods: Mapping[str, Callable[..., Any
         "__builtins__": {},
         "_type": type,
         "_int": int,
+        "_fast_numbers": _FAST_NUMBERS,
         "_str": str,
         "_dict": dict,
         "_list": list,
         "_len": len,
         "_Exception": Exception,
+        "_cause": _cause,
         "_deepcopy": copy.deepcopy,
         "_ANP": anp,
         "_Fn": rt.QLFunction,

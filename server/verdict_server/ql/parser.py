@@ -109,6 +109,12 @@ class Parser:
             j += 1
         return self.tokens[j]
 
+    def token_after_separators(self) -> Token:
+        j = self.i
+        while self.tokens[j].kind == NEWLINE or (self.tokens[j].kind == OP and self.tokens[j].value == ";"):
+            j += 1
+        return self.tokens[j]
+
     def fail(self, message: str, token: Token | None = None) -> NoReturn:
         token = token or self.tok
         found = "end of script" if token.kind == EOF else repr(token.value) if token.kind != NEWLINE else "newline"
@@ -722,6 +728,8 @@ class Parser:
         self.skip_newlines()
         then = self.parse_branch()
         otherwise = None
+        if self.is_op(";") and self.token_after_separators().value == "else":
+            self.skip_separators()
         following = self.next_significant()
         if following.kind == KEYWORD and following.value == "else":
             self.skip_newlines()

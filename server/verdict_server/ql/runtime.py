@@ -45,6 +45,23 @@ _DIVISION_EXTRA_PRECISION = 10  # qlexpress4.division.extra.precision
 _DIVISION_MIN_SCALE = 10  # qlexpress4.division.min.scale
 
 
+class Char(str):
+    """A Java `char` (from `char c = ...` or `(char) x`): prints as its character, compares and adds as its code."""
+
+    __slots__ = ()
+
+    # Compiled `x == 97` is a plain Python comparison, so a char must answer it the way QL's == does.
+    def __eq__(self, other: object) -> bool:
+        if type(other) is Char:
+            return str.__eq__(self, other)
+        return is_number(other) and eq(ord(self), other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = str.__hash__
+
+
 def fail(code: str, message: str) -> QLRuntimeError:
     return QLRuntimeError(message, code=code)
 
@@ -66,6 +83,8 @@ def type_name(value: Any) -> str:
         return "BigDecimal"
     if kind is str:
         return "String"
+    if kind is Char:
+        return "Character"
     if isinstance(value, list):
         return "List"
     if isinstance(value, Mapping):
@@ -90,6 +109,8 @@ def java_str(value: Any) -> str:
         return value
     if kind is int:
         return str(value)
+    if kind is Char:
+        return str.__str__(value)
     out: list[str] = []
     _append_java_str(value, out, [0])
     return "".join(out)
@@ -133,6 +154,8 @@ def _append_java_str(value: Any, out: list[str], size: list[int]) -> None:
         out.append("}")
         size[0] += 2 + 3 * len(value)
         return
+    elif isinstance(value, str):
+        text = str.__str__(value)
     elif isinstance(value, QLFunction):
         text = f"function {value.name}"
     else:
@@ -227,6 +250,9 @@ def _arith(
     decimals: Callable[[Decimal, Decimal], Decimal],
 ) -> Any:
     kl, kr = type(left), type(right)
+    if kl is Char or kr is Char:
+        left, right = _char_code(left), _char_code(right)
+        kl, kr = type(left), type(right)
     if kl is int and kr is int:
         return _checked_int(ints(left, right))
     if not (is_number(left) and is_number(right)):
@@ -262,20 +288,36 @@ def _float_mul(a: float, b: float) -> float:
     return a * b
 
 
+def _float_arith(operation: Callable[[float, float], float], left: Any, right: Any) -> float:
+    """double arithmetic; Python converts an int operand to float itself, only a huge int needs to_float."""
+    try:
+        return operation(left, right)
+    except OverflowError:
+        return operation(to_float(left), to_float(right))
+
+
 def add(left: Any, right: Any) -> Any:
     kl, kr = type(left), type(right)
     if kl is int and kr is int:
         return _checked_int(left + right)
+    if (kl is float and (kr is float or kr is int)) or (kr is float and kl is int):
+        return _float_arith(_float_add, left, right)
     if kl is str or kr is str:
         return concat(left, right)
     return _arith("+", left, right, _int_add, _float_add, _DECIMAL.add)
 
 
 def sub(left: Any, right: Any) -> Any:
+    kl, kr = type(left), type(right)
+    if (kl is float and (kr is float or kr is int)) or (kr is float and kl is int):
+        return _float_arith(_float_sub, left, right)
     return _arith("-", left, right, _int_sub, _float_sub, _DECIMAL.subtract)
 
 
 def mul(left: Any, right: Any) -> Any:
+    kl, kr = type(left), type(right)
+    if (kl is float and (kr is float or kr is int)) or (kr is float and kl is int):
+        return _float_arith(_float_mul, left, right)
     return _arith("*", left, right, _int_mul, _float_mul, _DECIMAL.multiply)
 
 
@@ -470,6 +512,10 @@ def bit_xor(left: Any, right: Any) -> Any:
 # -- comparison ---------------------------------------------------------------------------------------------------
 
 
+def _char_code(value: Any) -> Any:
+    return ord(value) if type(value) is Char else value
+
+
 def eq(left: Any, right: Any) -> bool:
     """Java-like ==: numbers by value across types, other values by equals (so 1 == "1" is false)."""
     if left is right:
@@ -483,6 +529,9 @@ def eq(left: Any, right: Any) -> bool:
         return left == right
     if isinstance(left, Mapping) and isinstance(right, Mapping):
         return left == right
+    if kl is Char or kr is Char:
+        left, right = _char_code(left), _char_code(right)
+        return is_number(left) and is_number(right) and eq(left, right)
     return False
 
 
@@ -492,11 +541,14 @@ def ne(left: Any, right: Any) -> bool:
 
 def compare(op: str, left: Any, right: Any) -> int:
     kl, kr = type(left), type(right)
+    if (kl is Char) != (kr is Char):
+        left, right = _char_code(left), _char_code(right)
+        kl, kr = type(left), type(right)
     if (kl is int or kl is float or kl is Decimal) and (kr is int or kr is float or kr is Decimal):
         if kl is not kr and (kl is float or kr is float):
             left, right = to_float(left), to_float(right)
         return (left > right) - (left < right)
-    if kl is kr and (kl is str or kl is bool):
+    if kl is kr and (kl is str or kl is bool or kl is Char):
         return (left > right) - (left < right)
     if left is right:
         return 0
@@ -704,10 +756,10 @@ def convert(type_name_: str, value: Any, code: str) -> Any:
         if type(value) is str:
             return value
     elif base in ("char", "Character"):
-        if type(value) is str and len(value) == 1:
-            return value
+        if isinstance(value, str) and len(value) == 1:
+            return Char(value)
         if type(value) is int and 0 <= value <= 0xFFFF:
-            return chr(value)
+            return Char(chr(value))
     elif base == "BigDecimal":
         if is_number(value):
             return to_decimal(value)
@@ -732,10 +784,17 @@ def cast(type_name_: str, value: Any) -> Any:
     return convert(type_name_, value, errors.INVALID_ARGUMENT)
 
 
+_BOXED = {
+    "int": "Integer", "long": "Long", "short": "Short", "byte": "Byte", "double": "Double", "float": "Float",
+    "boolean": "Boolean", "char": "Character",
+}  # fmt: skip
+
+
 def instance_of(value: Any, type_name_: str) -> bool:
     if value is None:
         return False
     base = type_name_.rsplit(".", 1)[-1]
+    base = _BOXED.get(base, base)
     actual = type_name(value)
     if base == actual or base == "Object":
         return True
@@ -924,7 +983,7 @@ class QLFunction:
 def call_value(value: Any, name: str, args: tuple[Any, ...], anp: bool) -> Any:
     """Call a variable's value: only QL lambdas and functions are callable from a script."""
     if isinstance(value, QLFunction):
-        return value.fn(*args)
+        return value(*args)
     if value is None and anp:
         return None
     raise fail(errors.FUNCTION_NOT_FOUND, f"function '{name}' not found")
@@ -946,7 +1005,7 @@ def make_method_caller(methods: Mapping[str, Callable[..., Any]], anp: bool) -> 
         if isinstance(receiver, Mapping):
             member = receiver.get(name)
             if isinstance(member, QLFunction):
-                return member.fn(*args)
+                return member(*args)
         raise fail(errors.METHOD_NOT_FOUND, f"{type_name(receiver)} has no method '{name}'")
 
     return call_method

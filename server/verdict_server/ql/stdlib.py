@@ -604,6 +604,8 @@ def _string_only(name: str, receiver: Any) -> str:
 
 def m_starts_with(receiver: Any, *args: Any) -> bool:
     """s.startsWith(prefix[, offset])"""
+    if type(receiver) is str and len(args) == 1 and type(args[0]) is str:  # the common case, checked cheaply
+        return receiver.startswith(args[0])
     text = _string_only("startsWith", receiver)
     _check_arity("startsWith", args, 1, 2)
     prefix = _need_str("startsWith", "argument 1 (prefix)", args[0])
@@ -615,6 +617,8 @@ def m_starts_with(receiver: Any, *args: Any) -> bool:
 
 def m_ends_with(receiver: Any, *args: Any) -> bool:
     """s.endsWith(suffix)"""
+    if type(receiver) is str and len(args) == 1 and type(args[0]) is str:  # the common case, checked cheaply
+        return receiver.endswith(args[0])
     text = _string_only("endsWith", receiver)
     _check_arity("endsWith", args, 1, 1)
     return text.endswith(_need_str("endsWith", "argument 1 (suffix)", args[0]))
