@@ -35,6 +35,7 @@ _BINARY_HELPERS = {
     "==": "_eq", "!=": "_ne", "in": "_in", "not_in": "_not_in", "like": "_like", "not_like": "_not_like",
 }  # fmt: skip
 _EXACT_DOUBLE_INTEGERS = 2**53
+_PY_ARITHMETIC = {"+": ast.Add, "-": ast.Sub, "*": ast.Mult}
 _BOOLEAN_OPS = frozenset({"==", "!=", "<", "<=", ">", ">=", "in", "not_in", "like", "not_like"})
 
 
@@ -109,7 +110,9 @@ class Compiler:
         host_functions: frozenset[str],
         short_circuit: bool = True,
         inline_methods: dict[str, str] | None = None,
+        float_arithmetic: bool = True,
     ) -> None:
+        self.float_arithmetic = float_arithmetic  # off in precise mode, where + - * work on BigDecimal
         self.source = source
         self.inline_methods = inline_methods or {}
         self.constant_values = constants
@@ -211,7 +214,8 @@ class Compiler:
         prologue: list[ast.stmt] = []
         if self.global_writes:
             prologue.append(ast.Assign([_name("_S", True)], ast.Dict([], [])))
-        prologue.append(ast.Assign([_name("_r", True)], _const(None)))
+        if any(isinstance(node, ast.Name) and node.id == "_r" for stmt in body for node in ast.walk(stmt)):
+            prologue.append(ast.Assign([_name("_r", True)], _const(None)))
         if self.mutates:
             for pyname in self.constant_names.values():
                 prologue.append(ast.Assign([_name(pyname, True)], _call("_deepcopy", _name("_K" + pyname))))
@@ -647,11 +651,19 @@ class Compiler:
             return node.op in _BOOLEAN_OPS
         if isinstance(node, n.Unary):
             return node.op == "!"
+        if isinstance(node, n.MethodCall):
+            return not node.optional and not node.spread and node.name in self.inline_methods and len(node.args) == 1
         return isinstance(node, n.Logical | n.InstanceOf)
 
     def condition(self, node: n.Node) -> ast.expr:
         value = self.expr(node)
-        return value if self.known_boolean(node) else _at(node, _call("_condition", value))
+        return value if self.known_boolean(node) else self.checked_boolean(node, value, "_condition")
+
+    def checked_boolean(self, node: n.Node, value: ast.expr, helper: str) -> ast.expr:
+        """A boolean passes as it is; anything else goes to the helper, which maps null or raises the right code."""
+        temp = self.fresh()
+        is_bool = ast.Compare(_call("_type", ast.NamedExpr(_name(temp, True), value)), [ast.Is()], [_name("_bool")])
+        return _at(node, ast.IfExp(is_bool, _name(temp), _call(helper, _name(temp))))
 
     def expr_Literal(self, node: n.Literal) -> ast.expr:
         return self.literal(node)
@@ -740,7 +752,21 @@ class Compiler:
         right = self.expr(node.right)
         if op in _COMPARE_HELPERS:
             return self.ordering(node, left, right)
+        if op in _PY_ARITHMETIC and self.float_arithmetic:
+            return self.float_arithmetic_inline(node, left, right)
         return _at(node, _call(_BINARY_HELPERS[op], left, right))
+
+    def float_arithmetic_inline(self, node: n.Binary, left: ast.expr, right: ast.expr) -> ast.expr:
+        """`price * qty` with a float on the left and an int or float on the right is double arithmetic, as in Python;
+        every other case goes to the helper. (`&` rather than `and`: both operands must be evaluated, in order.)"""
+        a, b = self.fresh(), self.fresh()
+        left_is_float = ast.Compare(_call("_type", ast.NamedExpr(_name(a, True), left)), [ast.Is()], [_name("_float")])
+        right_is_number = ast.Compare(
+            _call("_type", ast.NamedExpr(_name(b, True), right)), [ast.In()], [_name("_fast_numbers")]
+        )
+        test = ast.BinOp(left_is_float, ast.BitAnd(), right_is_number)
+        fast = ast.BinOp(_name(a), _PY_ARITHMETIC[node.op](), _name(b))
+        return _at(node, ast.IfExp(test, fast, _call(_BINARY_HELPERS[node.op], _name(a), _name(b))))
 
     def equality(self, node: n.Binary) -> ast.expr | None:
         """`x == literal` as a plain Python comparison where Python and QL agree for every possible x."""
@@ -825,7 +851,7 @@ class Compiler:
         for position, operand in enumerate(node.operands):
             value = self.expr(operand) if position == 0 else self.conditionally(operand)
             if not self.known_boolean(operand):
-                value = _at(operand, _call(first if position == 0 else rest, value))
+                value = self.checked_boolean(operand, value, first if position == 0 else rest)
             operands.append(value)
         return _at(node, ast.BoolOp(ast.And() if is_and else ast.Or(), operands))
 
@@ -953,13 +979,21 @@ class Compiler:
 
     def inline_string_method(self, node: n.MethodCall, receiver: ast.expr, arg: ast.expr) -> ast.expr:
         """`s.startsWith(p)` on two strings as the Python str method; anything else through the method table."""
-        subject, argument = self.fresh(), self.fresh()
+        subject = self.fresh()
         is_str = ast.Compare(_call("_type", ast.NamedExpr(_name(subject, True), receiver)), [ast.Is()], [_name("_str")])
-        arg_is_str = ast.Compare(_call("_type", ast.NamedExpr(_name(argument, True), arg)), [ast.Is()], [_name("_str")])
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            test: ast.expr = is_str
+            argument: ast.expr = arg
+        else:
+            temp = self.fresh()
+            arg_is_str = ast.Compare(_call("_type", ast.NamedExpr(_name(temp, True), arg)), [ast.Is()], [_name("_str")])
+            test, argument = ast.BoolOp(ast.And(), [is_str, arg_is_str]), _name(temp)
         python_method = self.inline_methods[node.name]
-        fast = ast.Call(ast.Attribute(_name(subject), python_method, ast.Load()), [_name(argument)], [])
-        slow = _call("_meth", _name(subject), _const(node.name), _name(argument))
-        return _at(node, ast.IfExp(ast.BoolOp(ast.And(), [is_str, arg_is_str]), fast, slow))
+        fast = ast.Call(ast.Attribute(_name(subject), python_method, ast.Load()), [argument], [])
+        # The fast result is a boolean; so is the standard method's, except for a map holding a lambda under that
+        # name, whose result is held to the rules of a condition.
+        slow = _call("_condition", _call("_meth", _name(subject), _const(node.name), argument))
+        return _at(node, ast.IfExp(test, fast, slow))
 
     def expr_MethodRef(self, node: n.MethodRef) -> ast.expr:
         if isinstance(node.obj, n.ClassRef):
@@ -994,16 +1028,19 @@ _RUN_OPTIONS = (("precise", False), ("avoid_null_pointer", False), ("short_circu
 
 
 def _entry_arguments() -> ast.arguments:
-    """`_main(_ctx, _mode=MODE_ENTRY, *, precise=False, avoid_null_pointer=False, short_circuit=True, timeout_ms=None)`:
-    the signature of Program.run, so that a straight-line program's run is this function itself (one call frame)."""
+    """`_main(_ctx, precise=False, avoid_null_pointer=False, short_circuit=True, timeout_ms=None, _mode=MODE_ENTRY)`:
+    Program.run's parameters, so that run is this function itself (one call frame). They are not keyword-only as in
+    Program.run: CPython calls a function with positional defaults faster."""
+    names = ["_ctx", *(name for name, _ in _RUN_OPTIONS), "_mode"]
+    defaults = [*(default for _, default in _RUN_OPTIONS), MODE_ENTRY]
     return ast.arguments(
         posonlyargs=[],
-        args=[ast.arg("_ctx"), ast.arg("_mode")],
+        args=[ast.arg(name) for name in names],
         vararg=None,
-        kwonlyargs=[ast.arg(name) for name, _ in _RUN_OPTIONS],
-        kw_defaults=[_const(default) for _, default in _RUN_OPTIONS],
+        kwonlyargs=[],
+        kw_defaults=[],
         kwarg=None,
-        defaults=[_const(MODE_ENTRY)],
+        defaults=[_const(default) for default in defaults],
     )
 
 
@@ -1023,7 +1060,7 @@ def _entry_check(straight: bool) -> ast.stmt:
             ],
         )
     is_entry = ast.Compare(_name("_mode"), [ast.Eq()], [_const(MODE_ENTRY)])
-    return ast.If(ast.BoolOp(ast.And(), [is_entry, test]), [slow_run], [])
+    return ast.If(ast.BoolOp(ast.And(), [test, is_entry]), [slow_run], [])
 
 
 def _error_handler() -> ast.ExceptHandler:

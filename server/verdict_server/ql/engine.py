@@ -120,10 +120,10 @@ class Program:
         self._constants = constants
         self._max_steps = engine.max_steps
         self._tree = _parse(source, strict_newlines, interpolation)
-        self._codes: dict[bool, tuple[types.CodeType, CompileResult]] = {}
+        self._codes: dict[tuple[bool, bool], tuple[types.CodeType, CompileResult]] = {}
         self._variants: dict[tuple[bool, bool, bool], Callable[..., Any]] = {}
         self._lock = threading.Lock()
-        code, result = self._code(True)
+        code, result = self._code(True, False)
         self.free_variables: frozenset[str] = result.free_variables
         self._mutates = result.mutates or any(getattr(f, "mutates", False) for f in functions.values())
         self._needs_budget = result.needs_budget
@@ -136,8 +136,10 @@ class Program:
 
     # -- compilation ---------------------------------------------------------------------------------------------
 
-    def _code(self, short_circuit: bool) -> tuple[types.CodeType, CompileResult]:
-        cached = self._codes.get(short_circuit)
+    def _code(self, short_circuit: bool, precise: bool) -> tuple[types.CodeType, CompileResult]:
+        """The code depends on two run options: short-circuit changes && and ||, precise disables the inline
+        double arithmetic. The other option (avoid_null_pointer) only changes the helpers the code calls."""
+        cached = self._codes.get((short_circuit, precise))
         if cached is not None:
             return cached
         compiler = Compiler(
@@ -146,6 +148,7 @@ class Program:
             host_functions=frozenset(self._host_functions),
             short_circuit=short_circuit,
             inline_methods=_inline_methods(self._methods),
+            float_arithmetic=not precise,
         )
         try:
             result = compiler.compile_program(self._tree)
@@ -154,7 +157,7 @@ class Program:
             raise
         except (RecursionError, MemoryError, SyntaxError, ValueError) as exc:
             raise QLSyntaxError(f"script too complex to compile ({type(exc).__name__})", line=1, column=1) from None
-        self._codes[short_circuit] = (code, result)
+        self._codes[(short_circuit, precise)] = (code, result)
         return code, result
 
     def _variant(self, precise: bool, avoid_null_pointer: bool, short_circuit: bool) -> Callable[..., Any]:
@@ -165,7 +168,7 @@ class Program:
         with self._lock:
             fn = self._variants.get(key)
             if fn is None:
-                code, result = self._code(short_circuit)
+                code, result = self._code(short_circuit, precise)
                 namespace = _namespace(precise, avoid_null_pointer, self._methods)
                 namespace["_slow_run"] = self._run
                 namespace["_fail"] = self._as_ql_error
@@ -181,7 +184,7 @@ class Program:
         if not result.defined_functions:
             return {}
         with runtime.running(self._max_steps, None):
-            defined = self._default({}, MODE_DEFINE)
+            defined = self._default({}, _mode=MODE_DEFINE)
         for function in defined.values():
             function.mutates = self._mutates
         return defined
@@ -222,12 +225,12 @@ class Program:
         if self._mutates:
             context = _copy_context(context)
         if not self._needs_budget:
-            return fn(context, MODE_RUN)
+            return fn(context, _mode=MODE_RUN)
         state = runtime._state
         previous = state.current
         state.current = runtime.RunState(self._max_steps, _deadline(timeout_ms))
         try:
-            return fn(context, MODE_RUN)
+            return fn(context, _mode=MODE_RUN)
         finally:
             state.current = previous
 
@@ -238,6 +241,8 @@ class Program:
             error = QLRuntimeError(
                 "call depth limit exceeded (recursion too deep)", code=errors.EXECUTE_OPERATOR_EXCEPTION
             )
+        elif isinstance(exc, OverflowError):  # a double operation with an int too large for a double
+            error = QLRuntimeError(f"numeric overflow: {exc}", code=errors.INVALID_ARITHMETIC)
         elif isinstance(exc, MemoryError):
             error = QLRuntimeError("out of memory", code=errors.EXECUTE_OPERATOR_EXCEPTION)
         else:
@@ -305,6 +310,8 @@ def _namespace(precise: bool, anp: bool, methods: Mapping[str, Callable[..., Any
         "__builtins__": {},
         "_type": type,
         "_int": int,
+        "_float": float,
+        "_bool": bool,
         "_fast_numbers": _FAST_NUMBERS,
         "_str": str,
         "_dict": dict,

@@ -288,20 +288,15 @@ def _float_mul(a: float, b: float) -> float:
     return a * b
 
 
-def _float_arith(operation: Callable[[float, float], float], left: Any, right: Any) -> float:
-    """double arithmetic; Python converts an int operand to float itself, only a huge int needs to_float."""
-    try:
-        return operation(left, right)
-    except OverflowError:
-        return operation(to_float(left), to_float(right))
-
-
 def add(left: Any, right: Any) -> Any:
     kl, kr = type(left), type(right)
     if kl is int and kr is int:
         return _checked_int(left + right)
     if (kl is float and (kr is float or kr is int)) or (kr is float and kl is int):
-        return _float_arith(_float_add, left, right)
+        try:
+            return left + right
+        except OverflowError:  # a huge int does not convert to float implicitly
+            return to_float(left) + to_float(right)
     if kl is str or kr is str:
         return concat(left, right)
     return _arith("+", left, right, _int_add, _float_add, _DECIMAL.add)
@@ -309,15 +304,25 @@ def add(left: Any, right: Any) -> Any:
 
 def sub(left: Any, right: Any) -> Any:
     kl, kr = type(left), type(right)
+    if kl is int and kr is int:
+        return _checked_int(left - right)
     if (kl is float and (kr is float or kr is int)) or (kr is float and kl is int):
-        return _float_arith(_float_sub, left, right)
+        try:
+            return left - right
+        except OverflowError:
+            return to_float(left) - to_float(right)
     return _arith("-", left, right, _int_sub, _float_sub, _DECIMAL.subtract)
 
 
 def mul(left: Any, right: Any) -> Any:
     kl, kr = type(left), type(right)
+    if kl is int and kr is int and left.bit_length() + right.bit_length() <= MAX_INT_BITS:
+        return left * right
     if (kl is float and (kr is float or kr is int)) or (kr is float and kl is int):
-        return _float_arith(_float_mul, left, right)
+        try:
+            return left * right
+        except OverflowError:
+            return to_float(left) * to_float(right)
     return _arith("*", left, right, _int_mul, _float_mul, _DECIMAL.multiply)
 
 
