@@ -30,9 +30,7 @@ from typing import Any
 
 from . import errors
 from .errors import QLRuntimeError
-
-MAX_STRING_LENGTH = 1_000_000
-MAX_LIST_LENGTH = 100_000
+from .runtime import MAX_LIST_LENGTH, MAX_STRING_LENGTH, eq
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Argument checking: every failure names the function (or method) and the argument.
@@ -107,30 +105,6 @@ def _checked_string(name: str, value: str) -> str:
 def _check_list_length(name: str, length: int) -> None:
     if length > MAX_LIST_LENGTH:
         raise _invalid(name, f"result longer than {MAX_LIST_LENGTH} elements")
-
-
-def _ql_equals(left: Any, right: Any) -> bool:
-    """QL `==` as used by `contains`/`indexOf`: numbers by value across types, booleans never equal numbers."""
-    if isinstance(left, bool) or isinstance(right, bool):
-        return type(left) is type(right) and left == right
-    if _is_number(left) and _is_number(right):
-        return _number_equals(left, right)
-    if isinstance(left, list) and isinstance(right, list):
-        return len(left) == len(right) and all(_ql_equals(a, b) for a, b in zip(left, right, strict=True))
-    if isinstance(left, dict) and isinstance(right, dict):
-        return left.keys() == right.keys() and all(_ql_equals(left[k], right[k]) for k in left)
-    if isinstance(left, list | dict) or isinstance(right, list | dict):
-        return False
-    return left == right
-
-
-def _number_equals(left: int | float | Decimal, right: int | float | Decimal) -> bool:
-    # A float compares with a Decimal through its shortest decimal text, as BigDecimal.valueOf(double) does.
-    if isinstance(left, float) and isinstance(right, Decimal):
-        return math.isfinite(left) and Decimal(repr(left)) == right
-    if isinstance(left, Decimal) and isinstance(right, float):
-        return math.isfinite(right) and left == Decimal(repr(right))
-    return left == right
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -728,7 +702,7 @@ def m_index_of(receiver: Any, *args: Any) -> int:
     """s.indexOf(sub[, from]) on strings, l.indexOf(x) on lists; -1 when absent."""
     if isinstance(receiver, list):
         _check_arity("indexOf", args, 1, 1)
-        return next((i for i, item in enumerate(receiver) if _ql_equals(item, args[0])), -1)
+        return next((i for i, item in enumerate(receiver) if eq(item, args[0])), -1)
     text = _string_only("indexOf", receiver)
     _check_arity("indexOf", args, 1, 2)
     sub = _need_str("indexOf", "argument 1", args[0])
@@ -740,7 +714,7 @@ def m_contains(receiver: Any, *args: Any) -> bool:
     """s.contains(sub) on strings; l.contains(x) on lists (QL == equality)."""
     if isinstance(receiver, list):
         _check_arity("contains", args, 1, 1)
-        return any(_ql_equals(item, args[0]) for item in receiver)
+        return any(eq(item, args[0]) for item in receiver)
     text = _string_only("contains", receiver)
     _check_arity("contains", args, 1, 1)
     return _need_str("contains", "argument 1", args[0]) in text
