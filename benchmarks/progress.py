@@ -11,7 +11,10 @@ written, so logs stay readable.
 from __future__ import annotations
 
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 WIDTH = 30
 
@@ -57,3 +60,23 @@ def note(text: str) -> None:
     """A plain status line between progress bars."""
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
+
+
+@contextmanager
+def ticking(label: str, expected_s: float) -> Iterator[Progress]:
+    """A progress line that advances with the clock while another process does the work."""
+    bar = Progress(label, expected_s)
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(0.2):
+            bar.update(time.monotonic() - bar.started)
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield bar
+    finally:
+        stop.set()
+        thread.join()
+        bar.done()

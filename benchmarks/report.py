@@ -59,9 +59,9 @@ def judge(results: dict) -> list[Target]:
             )
         )
     cold = results.get("cold", {})
-    for count, seconds in cold.get("start_to_serving_s", {}).items():
-        if int(count) <= 1_000:
-            targets.append(Target(f"start to SERVING with {int(count):,} rule sets", seconds, 5.0, False, "s"))
+    small = f"{results.get('budget', {}).get('small_bulk', 1_000):,} rule sets"
+    if small in cold.get("start_to_serving_s", {}):
+        targets.append(Target(f"start to SERVING with {small}", cold["start_to_serving_s"][small], 5.0, False, "s"))
     reload = cold.get("hot_reload")
     if reload:
         failed = reload["failed_calls"]
@@ -334,9 +334,9 @@ def _cold(results: dict) -> list[str]:
             f"{put_ms['count']} calls one at a time, 1,000 rule sets stored): "
             f"mean {put_ms['mean']:.1f} ms, p50 {put_ms['p50']:.1f} ms, p99 {put_ms['p99']:.1f} ms."
         )
-    for count, seconds in cold.get("start_to_serving_s", {}).items():
+    for what, seconds in cold.get("start_to_serving_s", {}).items():
         lines.append(
-            f"- Start to SERVING with {int(count):,} rule sets (process start, imports, load and compile, health "
+            f"- Start to SERVING with {what} in the store (process start, imports, load and compile, health "
             f"SERVING): {seconds:.2f} s."
         )
     reload = cold.get("hot_reload")

@@ -24,9 +24,10 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from progress import ticking
 
 BENCH_DIR = Path(__file__).resolve().parent
-SERVING_LINE = re.compile(r"serving on (\S+?):(\d+)")
+SERVING_LINE = re.compile(r"^(?:verdict|echo): serving on (\S+?):(\d+)")  # the announcement, not a log line
 TOKEN_IN_LINE = re.compile(r"admin token: ([^;,)\s]+)")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -79,8 +80,13 @@ def start_echo(processes: int = 1) -> Iterator[ServerProcess]:
 
 
 @contextlib.contextmanager
-def start_verdict(data_dir: Path, processes: int = 1, extra: tuple[str, ...] = ()) -> Iterator[ServerProcess]:
-    """`verdict serve` on a free port with its store in data_dir (seeded from examples/ when new)."""
+def start_verdict(
+    data_dir: Path, processes: int = 1, extra: tuple[str, ...] = (), progress: str = ""
+) -> Iterator[ServerProcess]:
+    """`verdict serve` on a free port with its store in data_dir (seeded from examples/ when new).
+
+    progress: a label for a progress line while the server starts (for stores that take long to load).
+    """
     port = free_port() if processes > 1 else 0
     command = [
         sys.executable,
@@ -95,24 +101,27 @@ def start_verdict(data_dir: Path, processes: int = 1, extra: tuple[str, ...] = (
         str(processes),
         *extra,
     ]
-    with _running("verdict", command, ready=_health_serving) as server:
+    with _running("verdict", command, ready=_health_serving, progress=progress) as server:
         yield server
 
 
 @contextlib.contextmanager
-def _running(name: str, command: list[str], ready, timeout_s: float = 120.0) -> Iterator[ServerProcess]:
+def _running(
+    name: str, command: list[str], ready, timeout_s: float = 180.0, progress: str = ""
+) -> Iterator[ServerProcess]:
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     server = ServerProcess(name, process, started_at=started)
     try:
-        line = _serving_line(server, timeout_s)
-        match = SERVING_LINE.search(line)
-        server.target = f"{match.group(1)}:{match.group(2)}"
-        token = TOKEN_IN_LINE.search(line)
-        if token:
-            server.token = Path(token.group(1)).read_text().strip()
-        _wait_until(ready, started + timeout_s, server)
-        server.serving_after_s = time.perf_counter() - started
+        with ticking(progress, timeout_s) if progress else contextlib.nullcontext():
+            line = _serving_line(server, timeout_s)
+            match = SERVING_LINE.search(line)
+            server.target = f"{match.group(1)}:{match.group(2)}"
+            token = TOKEN_IN_LINE.search(line)
+            if token:
+                server.token = Path(token.group(1)).read_text().strip()
+            _wait_until(ready, started + timeout_s, server)
+            server.serving_after_s = time.perf_counter() - started
         threading.Thread(target=_drain, args=(server,), daemon=True).start()
         yield server
     finally:
