@@ -104,6 +104,11 @@ class Interpolation:
     column: int
 
 
+def is_digit(ch: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts '²' and other digits int() cannot read."""
+    return "0" <= ch <= "9"
+
+
 def is_ident_start(ch: str) -> bool:
     return ch.isalpha() or ch in "_$#@"
 
@@ -162,7 +167,7 @@ class Lexer:
                 self.pos = end
             elif src.startswith("/*", self.pos):
                 self.lex_block_comment()
-            elif ch.isdigit() or (ch == "." and self.pos + 1 < n and src[self.pos + 1].isdigit()):
+            elif is_digit(ch) or (ch == "." and self.pos + 1 < n and is_digit(src[self.pos + 1])):
                 self.lex_number()
             elif ch in "'\"":
                 self.lex_string(ch)
@@ -225,7 +230,7 @@ class Lexer:
         for op in _OPERATORS:
             if src.startswith(op, start):
                 # `?.5` and `*.5` are `?`/`*` followed by a number, not optional chaining or spread.
-                if op in ("?.", "*.") and start + 2 < len(src) and src[start + 2].isdigit():
+                if op in ("?.", "*.") and start + 2 < len(src) and is_digit(src[start + 2]):
                     continue
                 self.pos += len(op)
                 self.track_nesting(op, column)
@@ -291,7 +296,7 @@ class Lexer:
             after = self.pos + 1
             if after < n and src[after] in "+-":
                 after += 1
-            if after < n and src[after].isdigit():
+            if after < n and is_digit(src[after]):
                 is_decimal = True
                 self.pos = after
                 self.scan_digits()
@@ -310,11 +315,11 @@ class Lexer:
 
     @staticmethod
     def is_octal(text: str) -> bool:
-        return len(text) > 1 and text[0] == "0" and text.isdigit()
+        return len(text) > 1 and text[0] == "0" and all(is_digit(ch) for ch in text)
 
     def scan_digits(self) -> None:
         src = self.source
-        while self.pos < len(src) and (src[self.pos].isdigit() or src[self.pos] == "_"):
+        while self.pos < len(src) and (is_digit(src[self.pos]) or src[self.pos] == "_"):
             self.pos += 1
 
     def method_follows(self, pos: int) -> bool:

@@ -1,0 +1,204 @@
+"""Property tests: random token soup and mutated real scripts never raise anything but a QLError, and never hang.
+
+Derandomized (the same examples on every run), so the suite stays deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from verdict_server import ql
+
+HERE = Path(__file__).parent
+SCRIPTS = [json.loads(line)["expr"] for line in (HERE / "cases.jsonl").read_text(encoding="utf-8").splitlines()]
+CONTEXT = {"a": 1, "b": 2.5, "s": "text", "l": [1, "x", None, {"k": 1}], "m": {"k": [1, 2], "n": None}, "n": None}
+
+TOKENS = [
+    *["a", "b", "c", "s", "l", "m", "n", "x", "f", "i", "k"],
+    *[
+        "0",
+        "1",
+        "-1",
+        "2147483648",
+        "9223372036854775808",
+        "0x1F",
+        "0b11",
+        "017",
+        "1.5",
+        "0.1",
+        "1e3",
+        "10L",
+        "2.5d",
+        ".5",
+    ],
+    "'q'",
+    '"w"',
+    '"${a}"',
+    '"${a + }"',
+    "${a}",
+    "'",
+    '"',
+    "\\",
+    *[
+        "+",
+        "-",
+        "*",
+        "/",
+        "%",
+        "==",
+        "!=",
+        "<>",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "&&",
+        "||",
+        "!",
+        "~",
+        "&",
+        "|",
+        "^",
+        "<<",
+        ">>",
+        ">>>",
+        "=",
+        "+=",
+        "-=",
+        "*=",
+        "/=",
+        "%=",
+        "++",
+        "--",
+        "?",
+        ":",
+        ".",
+        "?.",
+        "*.",
+        "::",
+        "->",
+        ",",
+        ";",
+    ],
+    *["(", ")", "[", "]", "{", "}", "{:}"],
+    *[
+        "if",
+        "else",
+        "then",
+        "while",
+        "for",
+        "break",
+        "continue",
+        "return",
+        "function",
+        "macro",
+        "switch",
+        "case",
+        "default",
+        "try",
+        "catch",
+        "finally",
+        "throw",
+    ],
+    *[
+        "new",
+        "import",
+        "int",
+        "long",
+        "double",
+        "String",
+        "char",
+        "boolean",
+        "null",
+        "true",
+        "false",
+        "in",
+        "not_in",
+        "like",
+        "not_like",
+        "and",
+        "or",
+        "instanceof",
+    ],
+    "\n",
+    " ",
+    "//",
+    "/*",
+    "*/",
+    "@",
+    "#",
+    "$",
+    "、",
+    "（",
+]
+
+ENGINES = {
+    "bare": ql.Engine(max_steps=5_000),
+    "stdlib": ql.Engine(stdlib=True, max_steps=5_000),
+}
+OPTIONS = st.fixed_dictionaries(
+    {
+        "precise": st.booleans(),
+        "avoid_null_pointer": st.booleans(),
+        "short_circuit": st.booleans(),
+    }
+)
+FUZZ = settings(
+    max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow], database=None
+)
+
+
+def exercise(source: str, engine: str, options: dict[str, bool], strict_newlines: bool = True) -> None:
+    """Compile and run; a QLError is a fine answer, anything else fails the test (pytest shows it)."""
+    try:
+        program = ENGINES[engine].compile(source, strict_newlines=strict_newlines)
+        program.run(dict(CONTEXT), timeout_ms=200, **options)
+        _ = program.free_variables
+    except ql.QLError as error:
+        assert error.code
+        assert error.line is None or error.line >= 1
+
+
+@FUZZ
+@given(
+    tokens=st.lists(st.sampled_from(TOKENS), max_size=40),
+    engine=st.sampled_from(sorted(ENGINES)),
+    options=OPTIONS,
+    strict_newlines=st.booleans(),
+)
+def test_token_soup(tokens: list[str], engine: str, options: dict[str, bool], strict_newlines: bool) -> None:
+    exercise(" ".join(tokens), engine, options, strict_newlines)
+
+
+@st.composite
+def mutated_scripts(draw: st.DrawFn) -> str:
+    """A conformance script with a few characters deleted, duplicated, or replaced by a token."""
+    text = draw(st.sampled_from(SCRIPTS))
+    for _ in range(draw(st.integers(1, 4))):
+        if not text:
+            break
+        position = draw(st.integers(0, len(text) - 1))
+        action = draw(st.sampled_from(["delete", "duplicate", "insert"]))
+        if action == "delete":
+            text = text[:position] + text[position + 1 :]
+        elif action == "duplicate":
+            text = text[:position] + text[position:] + text[position:]
+        else:
+            text = text[:position] + draw(st.sampled_from(TOKENS)) + text[position:]
+    return text
+
+
+@FUZZ
+@given(source=mutated_scripts(), engine=st.sampled_from(sorted(ENGINES)), options=OPTIONS)
+def test_mutated_scripts(source: str, engine: str, options: dict[str, bool]) -> None:
+    exercise(source, engine, options)
+
+
+@FUZZ
+@given(source=st.text(max_size=60), engine=st.sampled_from(sorted(ENGINES)))
+def test_arbitrary_text(source: str, engine: str) -> None:
+    exercise(source, engine, {})
