@@ -104,7 +104,7 @@ class CompiledRule:
 
 @dataclass(frozen=True, slots=True)
 class _Selection:
-    """The matching rules of one evaluation, and (for explain) every condition value seen, in evaluation order."""
+    """What one evaluation has found so far: the matching rules, and every condition value (kept for the trace)."""
 
     matched: list[CompiledRule]
     conditions: dict[str, Any]
@@ -172,7 +172,7 @@ class CompiledRuleSet:
             raise _Failed(
                 EvalFailure(
                     UNIQUE_VIOLATION,
-                    f"rules {ids} all matched; hit policy unique allows at most one",
+                    f"rules {ids} matched together; hit policy unique allows at most one",
                     selection.matched[1].id,
                 )
             )

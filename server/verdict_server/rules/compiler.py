@@ -32,21 +32,34 @@ class _QLCompiler:
         self.free_variables: set[str] = set()
 
     def compile_functions(self, source: str | None) -> None:
-        program = self.compile("functions", source)
-        if program is not None:
-            self.functions = dict(program.functions)
+        program = self._compile("functions", source)
+        if program is None:
+            return
+        if program.free_variables:
+            # A shared function is defined once, outside any evaluation: it never sees the facts, so a variable
+            # that is neither a parameter nor a constant would always be null.
+            names = ", ".join(sorted(program.free_variables))
+            self.problems.add(
+                "functions",
+                f"functions can read only their parameters and the constants, not {names}: pass facts as arguments",
+            )
+        self.functions = dict(program.functions)
 
     def compile(self, path: str, source: str | None) -> Any:
         """The Program for the QL at path, or None (no source, or an error that is now a recorded problem)."""
+        program = self._compile(path, source)
+        if program is not None:
+            self.free_variables.update(program.free_variables)
+        return program
+
+    def _compile(self, path: str, source: str | None) -> Any:
         if source is None:
             return None
         try:
-            program = self.engine.compile(source, functions=self.functions or None, constants=self.constants or None)
+            return self.engine.compile(source, functions=self.functions or None, constants=self.constants or None)
         except QLError as err:
             self.problems.add_ql(path, f"{err.code}: {err.reason}", err.code, err.line, err.column)
             return None
-        self.free_variables.update(program.free_variables)
-        return program
 
 
 def compile_rule_set(doc: SourceDocument, engine: Any, version: int) -> CompiledRuleSet:
