@@ -35,6 +35,7 @@ from echo_server import METHOD as ECHO_METHOD
 from progress import Progress, note, ticking
 
 from verdict import Client
+from verdict.v1 import decision_pb2
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -56,14 +57,14 @@ class Budget:
     rounds: int  # the floor and Verdict alternate this many times within one measurement
     in_flight: tuple[int, ...]
     small_bulk: int  # rule sets for start-to-SERVING, compile time, hot reload and RSS (more than PUT_SAMPLE)
-    large_bulk: int  # rule sets for RSS
+    large_bulk: int  # rule sets for RSS and start time (0: skipped)
     route_tables: int
     reload_load_s: float  # how long the load runs around a hot reload
     quick: bool
 
 
-# --quick stores 2,000 rule sets, not 10,000, for the second memory point: starting with 10,000 takes most of a minute.
-QUICK = Budget(600, 100, 0.6, 0.1, 2, (1, 16, 64), 1_000, 2_000, 10_000, 4.0, True)
+# --quick skips the second memory point (10,000 rule sets): starting a server on them takes most of a minute.
+QUICK = Budget(600, 100, 0.6, 0.1, 2, (1, 16, 64), 1_000, 0, 10_000, 4.0, True)
 FULL = Budget(20_000, 500, 6.0, 0.5, 4, (1, 16, 64), 1_000, 10_000, 10_000, 8.0, False)
 
 
@@ -268,6 +269,7 @@ def many_tables_section(budget: Budget, work: Path, results: dict) -> None:
     ):
         starts = results.setdefault("cold", {}).setdefault("start_to_serving_s", {})
         starts[f"{budget.route_tables:,} route tables"] = verdict.serving_after_s
+        results["cold"].setdefault("start_cpu_s", {})[f"{budget.route_tables:,} route tables"] = verdict.serving_cpu_s
         last = budget.route_tables - 1
         if not _routes_to(verdict, documents.bulk_topic(last), documents.bulk_table_name(last)):
             note(f"WARNING: {documents.bulk_topic(last)} is not routed to {documents.bulk_table_name(last)}")
@@ -290,6 +292,10 @@ def two_processes_section(budget: Budget, work: Path, results: dict) -> None:
                 found[scenario.name] = measure_scenario(
                     client, verdict, scenario, echo, budget, "[p2]", sequential=False
                 )
+        put_documents(verdict, [documents.bulk_rule_set(0)], "load the rule set to change")
+        wait_for_reload(verdict, lambda c: _has_rule_set(c, f"{documents.BULK_PREFIX}00000"))
+        time.sleep(1.5)  # every worker's poller has picked it up (the hot reload below waits on each anyway)
+        results.setdefault("cold", {})["hot_reload_2_processes"] = hot_reload(verdict, budget, processes=2)
 
 
 def cold_section(budget: Budget, work: Path, results: dict) -> None:
@@ -302,14 +308,18 @@ def cold_section(budget: Budget, work: Path, results: dict) -> None:
     prefill(data, small, f"{len(small):,} rule sets")
     with servers.start_verdict(data, progress=f"start verdict with {budget.small_bulk:,} rule sets") as verdict:
         cold["start_to_serving_s"][f"{budget.small_bulk:,} rule sets"] = verdict.serving_after_s
+        cold.setdefault("start_cpu_s", {})[f"{budget.small_bulk:,} rule sets"] = verdict.serving_cpu_s
         results["rss_kib"][f"{budget.small_bulk:,} rule sets"] = verdict.rss_kib()
         cold["hot_reload"] = hot_reload(verdict, budget)
         writes = [documents.bulk_rule_set(n) for n in range(budget.small_bulk, budget.small_bulk + PUT_SAMPLE)]
         cold["put_document_ms"] = summary_ms(put_documents(verdict, writes, "PutDocument one at a time", threads=1))
+    if budget.large_bulk <= budget.small_bulk + PUT_SAMPLE:
+        return
     large = [documents.bulk_rule_set(n) for n in range(budget.small_bulk + PUT_SAMPLE, budget.large_bulk)]
     prefill(data, large, f"{budget.large_bulk:,} rule sets")
     with servers.start_verdict(data, progress=f"start verdict with {budget.large_bulk:,} rule sets") as verdict:
         cold["start_to_serving_s"][f"{budget.large_bulk:,} rule sets"] = verdict.serving_after_s
+        cold["start_cpu_s"][f"{budget.large_bulk:,} rule sets"] = verdict.serving_cpu_s
         results["rss_kib"][f"{budget.large_bulk:,} rule sets"] = verdict.rss_kib()
 
 
@@ -353,34 +363,68 @@ def compile_times(texts: list[str]) -> dict:
     return summary_ms(times)
 
 
-def hot_reload(verdict: servers.ServerProcess, budget: Budget) -> dict:
-    """Change one rule set while 16 calls are in flight on it; time until an Evaluate sees the new version."""
+def hot_reload(verdict: servers.ServerProcess, budget: Budget, processes: int = 1) -> dict:
+    """Change one rule set while 16 calls are in flight on it; time until every serving process answers with it.
+
+    With --processes N each worker has its own snapshot: the writing worker reloads at once, the others on their
+    next poll of the store, so the time is taken on one connection to each worker.
+    """
     name = f"{documents.BULK_PREFIX}00000"
+    request = decision_pb2.EvaluateRequest(rule_set=name, facts=documents.struct_of(documents.FACTS))
     spec = loadgen.Spec(
-        [loadgen.Arm.of(verdict.target, EVALUATE, documents.evaluate_request(name))],
+        [loadgen.Arm.of(verdict.target, EVALUATE, request.SerializeToString())],
         in_flight=16,
         duration_s=budget.reload_load_s,
         warmup_s=0.2,
     )
-    with loadgen.LoadClient() as client, ticking("hot reload under load", spec.duration_s + 0.7):
+    channels = channels_to_each_worker(verdict.target, processes, request)
+    with loadgen.LoadClient() as client, ticking(f"hot reload under load ({processes} process)", spec.duration_s + 0.7):
         client.submit(spec)
         time.sleep(spec.warmup_s + spec.duration_s / 4)
         with Client(verdict.target, token=verdict.token, timeout=30) as admin:
             started = time.perf_counter()
             written = admin.put_document(documents.bulk_rule_set(0, variant=1), author="benchmarks")
             put_s = time.perf_counter() - started
-        visible_s = put_s + wait_for_reload(
-            verdict, lambda c: c.evaluate(name, documents.FACTS).version == written.version
-        )
+        stale = list(channels)
+        while stale and time.perf_counter() - started < 30:
+            stale = [channel for channel in stale if _version_on(channel, request) != written.version]
+            time.sleep(0.01)
+        visible_s = time.perf_counter() - started
         (load,) = client.result()
+    for channel in channels:
+        channel.close()
     return {
+        "processes": processes,
+        "workers_seen": len(channels),
         "put_s": put_s,
-        "visible_s": visible_s,
+        "visible_s": visible_s if not stale else None,
         "calls_during_load": load["calls"],
         "failed_calls": sum(load["errors"].values()),
         "errors": load["errors"],
         "load_p99_us": load["latency_us"]["p99"],
     }
+
+
+def _version_on(channel: grpc.Channel, request: decision_pb2.EvaluateRequest) -> int:
+    answer = channel.unary_unary(EVALUATE)(request.SerializeToString(), timeout=5)
+    return decision_pb2.EvaluateResponse.FromString(answer).version
+
+
+def channels_to_each_worker(target: str, processes: int, request: decision_pb2.EvaluateRequest) -> list[grpc.Channel]:
+    """One connection per serving process, told apart by the `verdict-worker` header (pid) of their answers."""
+    found: dict[str, grpc.Channel] = {}
+    for _ in range(8 * processes):
+        channel = grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
+        _, call = channel.unary_unary(EVALUATE).with_call(request.SerializeToString(), timeout=5)
+        headers = dict(call.initial_metadata() or ()) | dict(call.trailing_metadata() or ())
+        worker = headers.get("verdict-worker", f"unknown-{len(found)}")
+        if worker in found or len(found) == processes:
+            channel.close()
+        else:
+            found[worker] = channel
+        if len(found) == processes:
+            break
+    return list(found.values())
 
 
 def summary_ms(times: list[float]) -> dict:

@@ -40,6 +40,7 @@ class ServerProcess:
     token: str = ""
     started_at: float = 0.0  # time.perf_counter() just before the process was started
     serving_after_s: float = 0.0  # from start to the first successful readiness check
+    serving_cpu_s: float = 0.0  # CPU time the server had used by then (steadier than wall time when shared)
     output: list[str] = field(default_factory=list)
 
     def pids(self) -> list[int]:
@@ -122,6 +123,7 @@ def _running(
                 server.token = Path(token.group(1)).read_text().strip()
             _wait_until(ready, started + timeout_s, server)
             server.serving_after_s = time.perf_counter() - started
+            server.serving_cpu_s = server.cpu_s()
         threading.Thread(target=_drain, args=(server,), daemon=True).start()
         yield server
     finally:
