@@ -65,7 +65,7 @@ class Budget:
 
 # --quick skips the second memory point (10,000 rule sets): starting a server on them takes most of a minute.
 QUICK = Budget(600, 100, 0.6, 0.1, 2, (1, 16, 64), 1_000, 0, 10_000, 4.0, True)
-FULL = Budget(20_000, 500, 6.0, 0.5, 4, (1, 16, 64), 1_000, 10_000, 10_000, 8.0, False)
+FULL = Budget(20_000, 500, 6.0, 0.3, 6, (1, 16, 64), 1_000, 10_000, 10_000, 8.0, False)
 
 
 @dataclass(frozen=True)
