@@ -36,7 +36,7 @@ from verdict.v1 import admin_pb2, decision_pb2
 
 Code = grpc.StatusCode
 MAX_MESSAGE_BYTES = 256 * 1024  # the fuzz server's --max-message-bytes: oversized requests stay cheap to send
-EXAMPLES = 150  # per property; derandomized, so every run sends the same cases
+EXAMPLES = 300  # per property; derandomized, so every run sends the same cases
 
 # What each RPC may answer to a malformed, hostile or merely odd request (OK included: odd is not always wrong).
 # RESOURCE_EXHAUSTED: over --max-message-bytes (or the concurrency limit). DEADLINE_EXCEEDED only for Evaluate: an

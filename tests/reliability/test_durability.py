@@ -17,8 +17,8 @@ from reliability.reliability_support import Admin, is_serving, rule_set, store_p
 from verdict.v1 import admin_pb2
 
 # The default run's share of issue 8's 1,000-write experiment (tests/soak/test_soak_durability.py runs all of it).
-WRITES = 150
-KILLS = 3
+WRITES = 200
+KILLS = 4
 
 
 def test_acknowledged_writes_survive_sigkill_at_random_moments(tmp_path: Path) -> None:
