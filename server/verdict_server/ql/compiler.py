@@ -63,6 +63,7 @@ class PyFunction:
     scopes: list[Scope] = field(default_factory=list)
     nonlocals: set[str] = field(default_factory=set)
     loops: list[Any] = field(default_factory=list)  # per enclosing loop or switch: None, or a switch's continue flag
+    declared: list[str] = field(default_factory=list)  # typed locals, set to null on entry (read early = null)
     in_finally: int = 0
 
 
@@ -183,7 +184,15 @@ class Compiler:
     def declare(self, name: str, type_name: str | None) -> Local:
         local = Local(self.fresh("_v"), type_name)
         self.func.scopes[-1].locals[name] = local
+        self.func.declared.append(local.pyname)
         return local
+
+    def null_locals(self, func: PyFunction, parameters: tuple[str, ...] = ()) -> list[ast.stmt]:
+        """`_v1 = _v2 = None` for the typed locals of a Python function, so a closure reading one early sees null."""
+        names = [name for name in func.declared if name not in parameters]
+        if not names:
+            return []
+        return [ast.Assign([_name(name, True) for name in names], _const(None))]
 
     def constant_load(self, name: str) -> ast.Name:
         pyname = self.constant_names.get(name)
@@ -212,6 +221,7 @@ class Compiler:
         else:
             body.append(ast.Return(_name("_r")))
         prologue: list[ast.stmt] = []
+        prologue.extend(self.null_locals(self.func))
         if self.global_writes:
             prologue.append(ast.Assign([_name("_S", True)], ast.Dict([], [])))
         if any(isinstance(node, ast.Name) and node.id == "_r" for stmt in body for node in ast.walk(stmt)):
@@ -584,6 +594,7 @@ class Compiler:
             else:
                 statements = self.compile_statement(n.Return(body.line, body.column, body))
             nonlocals = [ast.Nonlocal(sorted(self.func.nonlocals))] if self.func.nonlocals else []
+            prologue = self.null_locals(self.func, tuple(argnames)) + prologue
             fn = ast.FunctionDef(
                 name=pyname,
                 args=_arguments(argnames, defaults=True),
@@ -619,7 +630,7 @@ class Compiler:
             fn = ast.FunctionDef(
                 name=pyname,
                 args=_arguments([], defaults=False),
-                body=nonlocals + statements + [ast.Return(_name("_r"))],
+                body=nonlocals + self.null_locals(self.func) + statements + [ast.Return(_name("_r"))],
                 decorator_list=[],
                 returns=None,
             )

@@ -33,7 +33,7 @@ class Engine:
         self._methods: dict[str, Callable[..., Any]] = dict(_BUILTIN_METHODS)
         if stdlib:
             self._methods.update(_stdlib_methods())
-        self._cache: cachetools.LRUCache[Any, Program] = cachetools.LRUCache(maxsize=cache_size)
+        self._cache: cachetools.LRUCache[Any, tuple[Program, Any, Any]] = cachetools.LRUCache(maxsize=cache_size)
         self._lock = threading.RLock()
 
     def add_function(self, name: str, function: Callable[..., Any]) -> None:
@@ -59,13 +59,13 @@ class Engine:
             raise QLSyntaxError("a script must be a string", line=1, column=1)
         key = (source, strict_newlines, interpolation, _identity(functions), _identity(constants))
         with self._lock:
-            program = self._cache.get(key)
-            if program is not None:
-                return program
+            entry = self._cache.get(key)
+        # The entry keeps the mappings its key names by identity alive, so an id cannot be reused while it is cached.
+        if entry is not None and entry[1] is functions and entry[2] is constants:
+            return entry[0]
         program = Program(self, source, strict_newlines, interpolation, dict(functions or {}), dict(constants or {}))
         with self._lock:
-            # Keep the references the key's identities stand for alive as long as the entry.
-            self._cache[key] = program
+            self._cache[key] = (program, functions, constants)
         return program
 
     def cache_info(self) -> dict[str, int]:

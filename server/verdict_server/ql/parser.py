@@ -532,7 +532,9 @@ class Parser:
             return after.value not in WORD_OPERATORS
         if after.kind == KEYWORD:
             return after.value in ("null", "true", "false", "new") or after.value in PRIMITIVE_TYPES
-        return after.kind == OP and after.value in ("(", "[", "{", "!", "~")
+        # `(long) -2` casts a negative number; `(Integer) - x` would be ambiguous, so only primitives allow a sign.
+        signs = ("+", "-", "++", "--") if name.kind == KEYWORD else ()
+        return after.kind == OP and after.value in ("(", "[", "{", "!", "~", *signs)
 
     def parse_postfix(self, expr: n.Node) -> n.Node:
         while True:

@@ -950,16 +950,11 @@ def set_index(obj: Any, key: Any, value: Any) -> Any:
 
 
 def iterate(value: Any) -> Any:
-    """for (x : value): lists and maps' entries... QLExpress iterates Iterables and arrays only."""
+    """for (x : value): QLExpress iterates Iterables and arrays, so lists only (a map is not Iterable in Java).
+    The loop runs over a copy, so the body may change the list."""
     if isinstance(value, list):
         return list(value)
     raise fail(errors.FOR_EACH_ITERABLE_REQUIRED, f"cannot iterate over {type_name(value)}")
-
-
-def check_list(items: list[Any]) -> list[Any]:
-    if len(items) > MAX_LIST_LENGTH:
-        raise fail(errors.EXCEED_MAX_ARR_LENGTH, f"list longer than {MAX_LIST_LENGTH} elements")
-    return items
 
 
 # -- functions and methods ----------------------------------------------------------------------------------------
