@@ -115,10 +115,9 @@ class SourceDocument:
     def ql_position(self, path: str, ql_line: int, ql_column: int) -> tuple[int, int]:
         span = self.span(path)
         if span.style in ("|", ">"):
-            # Block scalars start on the line after the indicator; their indentation is that line's leading spaces.
-            line = span.line + ql_line
-            indent = _indentation(self.text, line)
-            return line, indent + ql_column
+            # Block scalars start on the line after the indicator. Their indentation is set by the first non-blank
+            # content line; a later line may be indented further, and that extra indentation is part of the QL text.
+            return span.line + ql_line, _block_indentation(self.text, span.line) + ql_column
         offset = 1 if span.style in ("'", '"') else 0
         if ql_line == 1:
             return span.line, span.column + offset + ql_column - 1
@@ -318,11 +317,10 @@ def _style(node: yaml.Node) -> str | None:
     return (getattr(node, "style", None) or None) if isinstance(node, yaml.ScalarNode) else None
 
 
-def _indentation(text: str, line: int) -> int:
-    lines = text.splitlines()
-    if 1 <= line <= len(lines):
-        content = lines[line - 1]
-        return len(content) - len(content.lstrip(" "))
+def _block_indentation(text: str, indicator_line: int) -> int:
+    for content in text.splitlines()[indicator_line:]:
+        if content.strip():
+            return len(content) - len(content.lstrip(" "))
     return 0
 
 

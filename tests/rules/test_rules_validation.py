@@ -108,6 +108,23 @@ def test_a_ql_error_in_a_block_scalar_points_at_its_line_in_the_document(problem
     assert problem.column > 30  # at or after the '+' at column 33, not at the start of the line
 
 
+def test_a_ql_error_on_a_further_indented_line_of_a_block_keeps_its_column(problems_of):
+    (problem,) = problems_of(
+        """\
+        kind: RuleSet
+        name: bad.block
+        rules:
+          - id: continued
+            when: |
+              role == 'PHARMACIST' &&
+                pin like 'p-%' ||| true
+            then: 1
+        """
+    )
+    # QL line 2, column 20 (the third '|'); the block is indented 6, the line 2 more, which the QL text keeps.
+    assert (problem.line, problem.column, problem.code) == (7, 26, "SYNTAX_ERROR")
+
+
 def test_rules_and_script_exclude_each_other_and_one_of_them_is_required(problems_of):
     both = problems_of(
         """\
