@@ -51,20 +51,34 @@ def latency_distribution(found: dict, path: Path) -> Path:
 
 
 def throughput(rpc: dict, path: Path) -> Path:
-    """Calls per second against calls in flight, one panel per process count; floors dashed."""
-    figure, axes = plt.subplots(1, len(rpc), figsize=(6 * len(rpc), 4.5), squeeze=False)
-    for axis, (processes, found) in zip(axes[0], rpc.items(), strict=True):
-        for name, runs, is_floor in _with_floors(found, "", "concurrent"):
+    """Per process count: calls/s against calls in flight (floors dashed), and below it each scenario's calls/s as a
+    fraction of the floor it alternated with (the line at 0.85 is issue 7's target for Evaluate and Route)."""
+    figure, axes = plt.subplots(2, len(rpc), figsize=(6.5 * len(rpc), 9), squeeze=False)
+    for column, (processes, found) in enumerate(rpc.items()):
+        absolute, relative = axes[0][column], axes[1][column]
+        measured = {name: scenario for name, scenario in found.items() if not name.startswith("calibration.")}
+        for name, runs, is_floor in _with_floors(measured, "", "concurrent"):
             levels = sorted(runs, key=int)
             calls = [runs[level]["calls_per_s"] for level in levels]
-            axis.plot([int(level) for level in levels], calls, "--o" if is_floor else "-o", label=name)
-        axis.set_xscale("log", base=2)
-        axis.set_title(f"throughput ({processes})")
-        axis.set_xlabel("calls in flight")
-        axis.set_ylabel("calls/s")
-        axis.grid(True, alpha=0.3)
-        if axis.lines:
-            axis.legend(fontsize="small")
+            absolute.plot([int(level) for level in levels], calls, "--o" if is_floor else "-o", label=name)
+        for name, scenario in found.items():
+            floor_runs = scenario["floor_run"]["concurrent"]
+            levels = sorted((level for level in scenario["concurrent"] if level in floor_runs), key=int)
+            ratios = [scenario["concurrent"][lv]["calls_per_s"] / floor_runs[lv]["calls_per_s"] for lv in levels]
+            style = ":o" if name.startswith("calibration.") else "-o"
+            relative.plot([int(level) for level in levels], ratios, style, label=name)
+        relative.axhline(0.85, color="grey", linewidth=1)
+        relative.axhline(1.0, color="black", linewidth=0.5)
+        absolute.set_title(f"throughput ({processes})")
+        absolute.set_ylabel("calls/s")
+        relative.set_title(f"throughput / its floor ({processes})")
+        relative.set_ylabel("calls/s ÷ floor calls/s")
+        for axis in (absolute, relative):
+            axis.set_xscale("log", base=2)
+            axis.set_xlabel("calls in flight")
+            axis.grid(True, alpha=0.3)
+            if axis.lines:
+                axis.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
