@@ -1,12 +1,13 @@
 """Facts conversion on the Evaluate hot path: the direct walk (service/facts.py) against json_format.MessageToDict.
 
-    .venv/bin/python benchmarks/bench_facts.py
+    .venv/bin/python benchmarks/bench_facts.py [--quick]
 
 Prints µs per call and the ratios, all measured in the same run (the machine is shared; absolute times drift).
 """
 
 from __future__ import annotations
 
+import sys
 import timeit
 
 from google.protobuf import json_format
@@ -34,15 +35,24 @@ def measure(function, number: int = 20_000, repeat: int = 7) -> float:
     return min(timeit.repeat(function, number=number, repeat=repeat)) / number * 1e6
 
 
-def main() -> None:
+def run(quick: bool = False) -> dict:
+    """Entry point for benchmarks/run.py: µs per call of each way, and the printed lines under "text"."""
+    number, repeat = (5_000, 3) if quick else (20_000, 7)
     struct = Struct()
     struct.update(FACTS)
-    floor = measure(lambda: json_format.MessageToDict(struct))
-    full = measure(lambda: struct_to_dict(struct))
-    selected = measure(lambda: select_facts(struct, READ_BY_RULES))
-    print(f"MessageToDict (10 facts)         {floor:7.2f} µs   1.00x")
-    print(f"struct_to_dict (10 facts)        {full:7.2f} µs   {full / floor:.2f}x")
-    print(f"select_facts (4 of 10 facts)     {selected:7.2f} µs   {selected / floor:.2f}x")
+    found = {
+        "MessageToDict (10 facts)": measure(lambda: json_format.MessageToDict(struct), number, repeat),
+        "struct_to_dict (10 facts)": measure(lambda: struct_to_dict(struct), number, repeat),
+        "select_facts (4 of 10 facts)": measure(lambda: select_facts(struct, READ_BY_RULES), number, repeat),
+    }
+    floor = found["MessageToDict (10 facts)"]
+    text = "\n".join(f"{name:<32} {us:7.2f} µs   {us / floor:.2f}x" for name, us in found.items())
+    return {"us_per_call": found, "text": text}
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv[1:]
+    print(run(quick)["text"])
 
 
 if __name__ == "__main__":
