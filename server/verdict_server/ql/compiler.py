@@ -204,9 +204,9 @@ class Compiler:
     # -- entry ---------------------------------------------------------------------------------------------------
 
     def compile_program(self, program: n.Program) -> CompileResult:
-        self.global_writes = _collect_global_writes(program)
+        self.global_writes, self.mutates = _collect_writes(program)
         self.func.scopes.append(Scope())
-        defs, statements, defined = self.compile_block_body(program.statements, "_r", top_level=True)
+        defs, statements, defined = self.compile_block_body(program.statements, "_r")
         body: list[ast.stmt] = list(defs)
         if defined:
             exported = ast.Dict(
@@ -255,7 +255,7 @@ class Compiler:
     # -- statements ----------------------------------------------------------------------------------------------
 
     def compile_block_body(
-        self, statements: list[n.Node], target: str | None, top_level: bool = False
+        self, statements: list[n.Node], target: str | None
     ) -> tuple[list[ast.stmt], list[ast.stmt], list[tuple[str, str]]]:
         """Compile a block's statements into (function defs, other statements). Macros and functions are hoisted:
         their names are visible to every statement of the block, and the defs run before the statements."""
@@ -278,12 +278,9 @@ class Compiler:
                 defs.append(self.compile_function_def(stmt, scope.functions[stmt.name]))
                 continue
             out.extend(self.compile_statement(stmt, target if position == last_value else None))
-        if target is not None and (not body or not self.yields_value(body[-1])):
+        if target is not None and (not body or not isinstance(body[-1], n.ExprStmt)):
             out.append(ast.Assign([_name(target, True)], _const(None)))
         return defs, out, defined
-
-    def yields_value(self, stmt: n.Node) -> bool:
-        return isinstance(stmt, n.ExprStmt)
 
     def compile_statement(self, stmt: n.Node, target: str | None = None) -> list[ast.stmt]:
         saved_pre = self.pre
@@ -842,14 +839,10 @@ class Compiler:
             return [item.value for item in node.items]  # type: ignore[attr-defined]
         if isinstance(node, n.Name) and self.resolve(node.name) is None and node.name in self.constant_values:
             value = self.constant_values[node.name]
-            if isinstance(value, list) and all(v is None or isinstance(v, bool | int | float | str) for v in value):
-                if self.mutates_possible():
-                    return None
+            scalars = all(v is None or isinstance(v, bool | int | float | str) for v in value)
+            if isinstance(value, list) and scalars and not self.mutates:  # a mutating script works on a copy
                 return list(value)
         return None
-
-    def mutates_possible(self) -> bool:
-        return self.mutates
 
     def expr_Logical(self, node: n.Logical) -> ast.expr:
         is_and = node.op == "&&"
@@ -1110,13 +1103,18 @@ def _locate_all(module: ast.Module) -> None:
             stack.append((child, line, column))
 
 
-def _collect_global_writes(program: n.Program) -> set[str]:
-    """Every name an untyped assignment may write; reads of other names go straight to the context."""
+def _collect_writes(program: n.Program) -> tuple[set[str], bool]:
+    """Every name an untyped assignment may write (reads of other names go straight to the context), and whether the
+    script writes into maps or lists (then it runs on a copy of its context and constants)."""
     names: set[str] = set()
+    writes_members = False
     stack: list[Any] = [program]
     while stack:
         node = stack.pop()
-        if isinstance(node, n.Assign | n.IncDec) and isinstance(node.target, n.Name):
-            names.add(node.target.name)
+        if isinstance(node, n.Assign | n.IncDec):
+            if isinstance(node.target, n.Name):
+                names.add(node.target.name)
+            else:
+                writes_members = True
         stack.extend(n.children(node))
-    return names
+    return names, writes_members
