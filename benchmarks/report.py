@@ -177,7 +177,9 @@ def _machine(machine: dict) -> str:
     dirty = " (with uncommitted changes)" if machine.get("dirty") else ""
     return (
         f"Machine: {machine['nproc']} CPUs, {machine['cpu']}; Python {machine['python']}, grpcio {machine['grpcio']}, "
-        f"protobuf {machine['protobuf']}; {machine['os']}; commit {machine['commit']}{dirty}."
+        f"protobuf {machine['protobuf']}; {machine['os']}; commit {machine['commit']}{dirty}. Load average "
+        f"(1, 5, 15 min) {machine.get('load_average_at_start', '?')} at the start, "
+        f"{machine.get('load_average_at_end', '?')} at the end (the machine is shared)."
     )
 
 

@@ -521,7 +521,16 @@ def machine() -> dict:
         "os": platform.platform(),
         "commit": _git("rev-parse", "--short", "HEAD"),
         "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "load_average_at_start": _load_average(),
     }
+
+
+def _load_average() -> str:
+    """The 1, 5 and 15 minute load averages: how busy the shared machine was around the run."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return ""
 
 
 def _git(*args: str) -> str:
@@ -575,6 +584,7 @@ def main() -> int:
             if name in wanted:
                 section(budget, Path(work), results)
     results["duration_s"] = time.monotonic() - started
+    results["machine"]["load_average_at_end"] = _load_average()
 
     import plots
     import report
