@@ -37,3 +37,16 @@ def problems_of(compile_text: Callable[..., CompiledRuleSet]) -> Callable[[str],
         return caught.value.problems
 
     return problems_of
+
+
+@pytest.fixture(scope="session")
+def compile_text_cached(engine: ql.Engine) -> Callable[[str], CompiledRuleSet]:
+    """compile_text for property tests: each distinct text is compiled once per session (compiled sets are immutable)."""
+    compiled: dict[str, CompiledRuleSet] = {}
+
+    def compile_text(text: str) -> CompiledRuleSet:
+        if text not in compiled:
+            compiled[text] = compile_rule_set(load_document(textwrap.dedent(text)), engine, 1)
+        return compiled[text]
+
+    return compile_text

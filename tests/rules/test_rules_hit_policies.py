@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from verdict_server.rules import RuleSetFailure
 
@@ -191,3 +193,43 @@ def test_evaluate_many_answers_each_facts_map_in_order(compile_text):
     decisions = rule_set.evaluate_many([{"x": 25}, {"x": 5}, {"x": 0}])
     assert [d.matched_rules for d in decisions] == [("b",), ("a",), ()]
     assert rule_set.evaluate_many([]) == []
+
+
+@given(st.one_of(st.integers(-5, 40), st.none()), st.booleans(), st.booleans())
+@settings(max_examples=150, deadline=None)
+def test_the_policies_agree_with_each_other_on_any_facts(compile_text_cached, x, flag, other):
+    """first = the first of collect's matches, priority = the highest-priority one, unique fails iff several."""
+    facts = {"x": x, "flag": flag, "other": other}
+    collect = compile_text_cached(POLICY_CHECK.format(hit_policy="collect")).evaluate(facts)
+    first = compile_text_cached(POLICY_CHECK.format(hit_policy="first")).evaluate(facts)
+    priority = compile_text_cached(POLICY_CHECK.format(hit_policy="priority")).evaluate(facts)
+    unique = compile_text_cached(POLICY_CHECK.format(hit_policy="unique")).evaluate(facts)
+    matches = collect.matched_rules
+    assert first.matched_rules == matches[:1]
+    by_priority = sorted(matches, key=lambda rule_id: -PRIORITIES[rule_id])
+    assert priority.matched_rules == tuple(by_priority[:1])
+    assert unique.degraded == (len(matches) > 1)
+    if len(matches) == 1:
+        assert unique.matched_rules == matches and unique.result == collect.result[0]
+    if matches:
+        assert collect.result == [RESULTS[rule_id] for rule_id in matches]
+        assert first.result == RESULTS[matches[0]] and priority.result == RESULTS[by_priority[0]]
+    else:
+        assert first.result == priority.result == collect.result == "default"
+
+
+PRIORITIES = {"small": 1, "flagged": 7, "big": 7, "either": 3, "null-x": 9}
+RESULTS = {"small": "small", "flagged": "flagged", "big": "big", "either": "either", "null-x": "null-x"}
+POLICY_CHECK = """\
+kind: RuleSet
+name: policy.check
+hit_policy: {hit_policy}
+default: default
+on_error: default
+rules:
+  - {{id: small, priority: 1, when: "x != null && x < 10", then: small}}
+  - {{id: flagged, priority: 7, when: "flag", then: flagged}}
+  - {{id: big, priority: 7, when: "x != null && x > 30", then: big}}
+  - {{id: either, priority: 3, when: "flag || other", then: either}}
+  - {{id: null-x, priority: 9, when: "x == null", then: null-x}}
+"""
