@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..ql.errors import QLError
+from ..ql import Program, QLError
 from .model import (
     COLLECT,
     CONDITION_BOOL_REQUIRED,
@@ -60,7 +60,7 @@ class _Deadline:
         return remaining
 
 
-def run_program(program: Any, facts: dict[str, Any], deadline: _Deadline, rule_id: str) -> Any:
+def _run(program: Program, facts: dict[str, Any], deadline: _Deadline, rule_id: str) -> Any:
     """Runs one QL program within what is left of the evaluation's budget; any QL error becomes a _Failed."""
     try:
         return program.run(facts, timeout_ms=deadline.remaining_ms(rule_id))
@@ -73,15 +73,15 @@ class CompiledRule:
     id: str
     priority: int
     enabled: bool
-    when: Any  # a QL Program, or None when the rule always matches
+    when: Program | None  # None: the rule always matches
     literal: Callable[[], Any] | None  # `then:` as a copy factory (see values.literal_result), or
-    expression: Any  # `then_expr:` as a QL Program
+    expression: Program | None  # `then_expr:` (or a `script:`)
 
     def condition(self, facts: dict[str, Any], deadline: _Deadline) -> Any:
         """The value of `when`: True, False or None (null counts as false); anything else is a failure."""
         if self.when is None:
             return NO_CONDITION
-        value = run_program(self.when, facts, deadline, self.id)
+        value = _run(self.when, facts, deadline, self.id)
         if value is None or value is True or value is False:
             return value
         raise _Failed(
@@ -95,7 +95,7 @@ class CompiledRule:
     def result(self, facts: dict[str, Any], deadline: _Deadline) -> Any:
         if self.literal is not None:
             return self.literal()
-        value = run_program(self.expression, facts, deadline, self.id)
+        value = _run(self.expression, facts, deadline, self.id)
         try:
             return plain(value)
         except NotPlain as err:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..document import ProblemCollector, SourceDocument, join_path
-from ..ql.errors import QLError
+from ..ql import Engine, Program, QLError
 from .compiled import CompiledRule, CompiledRuleSet
 from .model import FIRST
 from .spec import RuleSpec, read_rule_set
@@ -24,7 +24,7 @@ SCRIPT_RULE_ID = ""
 class _QLCompiler:
     """Compiles the QL texts of one document with its shared constants and functions, recording every error."""
 
-    def __init__(self, engine: Any, problems: ProblemCollector, constants: dict[str, Any]) -> None:
+    def __init__(self, engine: Engine, problems: ProblemCollector, constants: dict[str, Any]) -> None:
         self.engine = engine
         self.problems = problems
         self.constants = constants
@@ -45,14 +45,14 @@ class _QLCompiler:
             )
         self.functions = dict(program.functions)
 
-    def compile(self, path: str, source: str | None) -> Any:
+    def compile(self, path: str, source: str | None) -> Program | None:
         """The Program for the QL at path, or None (no source, or an error that is now a recorded problem)."""
         program = self._compile(path, source)
         if program is not None:
             self.free_variables.update(program.free_variables)
         return program
 
-    def _compile(self, path: str, source: str | None) -> Any:
+    def _compile(self, path: str, source: str | None) -> Program | None:
         if source is None:
             return None
         try:
@@ -62,7 +62,7 @@ class _QLCompiler:
             return None
 
 
-def compile_rule_set(doc: SourceDocument, engine: Any, version: int) -> CompiledRuleSet:
+def compile_rule_set(doc: SourceDocument, engine: Engine, version: int) -> CompiledRuleSet:
     """Validates and compiles a RuleSet document. Raises DocumentInvalid with every problem, sorted by position."""
     problems = ProblemCollector(doc)
     spec = read_rule_set(doc, problems)
