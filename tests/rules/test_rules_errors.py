@@ -145,3 +145,25 @@ def test_a_script_failure_names_no_rule(compile_text):
     decision = rule_set.evaluate({}, explain=True)
     assert decision.degraded and decision.result == "fallback"
     assert decision.error.rule_id == "" and decision.trace == ()
+
+
+def test_timeout_ms_also_stops_a_loop_inside_a_shared_function(compile_text):
+    # The rule's own QL has no loop; the budget must still reach the function it calls.
+    decision = compile_text(
+        """\
+        kind: RuleSet
+        name: looping.function
+        timeout_ms: 20
+        default: safe
+        functions: |
+          function spin(step) {
+            total = 0
+            while (true) { total = total + step }
+          }
+        rules:
+          - {id: calls-spin, when: "spin(1) > 0", then: unreachable}
+        """
+    ).evaluate({})
+    assert decision.result == "safe" and decision.degraded
+    assert (decision.error.code, decision.error.rule_id) == ("SCRIPT_TIME_OUT", "calls-spin")
+    assert "steps" not in decision.error.message, "stopped by the deadline, not by the step budget"
