@@ -52,6 +52,11 @@ def run(engine: ql.Engine, source: str, context: dict | None = None, **options):
         ("name like 'ab%'", {"name": "abc"}, True),
         ("null && true", {}, False),
         ("user.level >= 3 && user.name != null", {"user": {"level": 4, "name": "x"}}, True),
+        # a fact read by the first operand of a chain is reused by the later ones
+        ("(a > 1 && a < 5) || a == 7 || (b == 1 && a == 9)", {"a": 7}, True),
+        ("(a > 1 && a < 5) || a == 7 || (b == 1 && a == 9)", {"a": 9, "b": 1}, True),
+        ("(a > 1 && a < 5) || a == 7 || (b == 1 && a == 9)", {"a": 9, "b": 2}, False),
+        ("(a > 1 && a < 5) || a == 7 || (b == 1 && a == 9)", {"a": 3}, True),
     ],
 )
 def test_expressions(bare: ql.Engine, source: str, context: dict, expected: object) -> None:
@@ -87,8 +92,12 @@ def test_bare_engine_has_no_functions(bare: ql.Engine, std: ql.Engine) -> None:
 def test_stdlib_methods(std: ql.Engine) -> None:
     context = {"order": {"items": [{"sku": "OTC-123"}]}, "user": {"level": 4}}
     assert run(std, "order.items[0].sku.startsWith('OTC') && user.level >= 3", context) is True
+    assert run(std, "s.startsWith(p) || s.endsWith(p)", {"s": "abc", "p": "c"}) is True
     with pytest.raises(ql.QLError) as caught:
         run(ql.Engine(), "'abc'.startsWith('a')")
+    assert caught.value.code == ql.errors.METHOD_NOT_FOUND
+    with pytest.raises(ql.QLError) as caught:
+        run(std, "n.startsWith(p)", {"n": 5, "p": "a"})
     assert caught.value.code == ql.errors.METHOD_NOT_FOUND
 
 

@@ -132,6 +132,9 @@ class Compiler:
         self.macro_depth = 0
         self.mutates = False
         self.needs_budget = False
+        # Facts already read in the current && / || chain (see cached_read), and the nesting level that may add.
+        self.read_cache: dict[str, str] | None = None
+        self.cache_level = 0
 
     # -- helpers -------------------------------------------------------------------------------------------------
 
@@ -691,9 +694,22 @@ class Compiler:
         key = _const(name)
         from_context = _at(node, ast.Call(ast.Attribute(_name("_ctx"), "get", ast.Load()), [key], []))
         if name not in self.global_writes:
-            return from_context
+            return self.cached_read(name, from_context)
         in_globals = ast.Compare(_const(name), [ast.In()], [_name("_S")])
         return _at(node, ast.IfExp(in_globals, ast.Subscript(_name("_S"), _const(name), ast.Load()), from_context))
+
+    def cached_read(self, name: str, read: ast.expr) -> ast.expr:
+        """In a chain like `age >= 18 && age < 65`, the first operand always runs before the others, so a fact it
+        reads can be kept in a temporary for them (facts do not change during a run)."""
+        if self.read_cache is None:
+            return read
+        cached = self.read_cache.get(name)
+        if cached is not None:
+            return _name(cached)
+        if self.conditional != self.cache_level:
+            return read
+        temp = self.read_cache[name] = self.fresh()
+        return ast.NamedExpr(_name(temp, True), read)
 
     def store_name(self, target: n.Name, value: ast.expr) -> ast.expr:
         """Assignment to a variable as an expression (its value is the assigned value)."""
@@ -851,12 +867,21 @@ class Compiler:
             helper = "_and_all" if is_and else "_or_all"
             return _at(node, _call(helper, ast.Tuple(values, ast.Load())))
         first, rest = ("_and_left", "_and_right") if is_and else ("_or_left", "_or_right")
+        owns_cache = self.read_cache is None and all(_is_simple(operand) for operand in node.operands)
+        if owns_cache:
+            self.read_cache = {}
         operands = []
-        for position, operand in enumerate(node.operands):
-            value = self.expr(operand) if position == 0 else self.conditionally(operand)
-            if not self.known_boolean(operand):
-                value = self.checked_boolean(operand, value, first if position == 0 else rest)
-            operands.append(value)
+        try:
+            for position, operand in enumerate(node.operands):
+                if owns_cache:
+                    self.cache_level = self.conditional + (0 if position == 0 else 1)
+                value = self.expr(operand) if position == 0 else self.conditionally(operand)
+                if not self.known_boolean(operand):
+                    value = self.checked_boolean(operand, value, first if position == 0 else rest)
+                operands.append(value)
+        finally:
+            if owns_cache:
+                self.read_cache = None
         return _at(node, ast.BoolOp(ast.And() if is_and else ast.Or(), operands))
 
     def expr_InstanceOf(self, node: n.InstanceOf) -> ast.expr:
@@ -954,16 +979,17 @@ class Compiler:
         return _at(node, _call("_slicen", self.expr(node.obj), start, stop))
 
     def expr_Call(self, node: n.Call) -> ast.expr:
-        args = [self.expr(arg) for arg in node.args]
         pyname = self.resolve_function(node.name)
         if pyname is not None:
-            return _at(node, _call(pyname, *args))
+            return _at(node, _call(pyname, *[self.expr(arg) for arg in node.args]))
         if node.name in self.host_function_names:
             host = self.host_functions.get(node.name)
             if host is None:
                 host = self.host_functions[node.name] = self.fresh("_h")
-            return _at(node, _call(host, *args))
+            return _at(node, _call(host, *[self.expr(arg) for arg in node.args]))
+        # A variable holding a lambda; Python evaluates the callee before the arguments, so compile it first too.
         callee = self.load_name(n.Name(node.line, node.column, node.name), count_free=False)
+        args = [self.expr(arg) for arg in node.args]
         return _at(node, _call("_call_value", callee, _const(node.name), ast.Tuple(args, ast.Load()), _name("_ANP")))
 
     def expr_CallValue(self, node: n.CallValue) -> ast.expr:
@@ -972,11 +998,12 @@ class Compiler:
         return _at(node, _call("_call_value", callee, _const("(expression)"), args, _name("_ANP")))
 
     def expr_MethodCall(self, node: n.MethodCall) -> ast.expr:
-        args = [self.expr(arg) for arg in node.args]
         if isinstance(node.obj, n.ClassRef):
+            args = [self.expr(arg) for arg in node.args]
             return _at(node, _call("_class_method", _const(node.obj.name), _const(node.name), *args))
         helper = "_meth_spread" if node.spread else "_meth_opt" if node.optional else "_meth"
-        receiver = self.expr(node.obj)
+        receiver = self.expr(node.obj)  # compiled in evaluation order: the receiver, then the arguments
+        args = [self.expr(arg) for arg in node.args]
         if helper == "_meth" and node.name in self.inline_methods and len(args) == 1:
             return self.inline_string_method(node, receiver, args[0])
         return _at(node, _call(helper, receiver, _const(node.name), *args))
@@ -989,9 +1016,10 @@ class Compiler:
             test: ast.expr = is_str
             argument: ast.expr = arg
         else:
+            # `&`, not `and`: the argument must be evaluated (and bound) whatever the receiver is.
             temp = self.fresh()
             arg_is_str = ast.Compare(_call("_type", ast.NamedExpr(_name(temp, True), arg)), [ast.Is()], [_name("_str")])
-            test, argument = ast.BoolOp(ast.And(), [is_str, arg_is_str]), _name(temp)
+            test, argument = ast.BinOp(is_str, ast.BitAnd(), arg_is_str), _name(temp)
         python_method = self.inline_methods[node.name]
         fast = ast.Call(ast.Attribute(_name(subject), python_method, ast.Load()), [argument], [])
         # The fast result is a boolean; so is the standard method's, except for a map holding a lambda under that
@@ -1071,6 +1099,21 @@ def _error_handler() -> ast.ExceptHandler:
     """Every failure leaves the script as a QLError positioned at the failing QL node."""
     failure = _call("_fail", _name("_e"))
     return ast.ExceptHandler(_name("_Exception"), "_e", [ast.Raise(failure, _call("_cause", _name("_e")))])
+
+
+_SIMPLE_NODES = (n.Literal, n.Name, n.Binary, n.Unary, n.Logical, n.Field, n.Index, n.InstanceOf, n.ListLit)
+
+
+def _is_simple(node: n.Node) -> bool:
+    """Only operators, names, literals and paths: compiled strictly in evaluation order, with no hoisted blocks,
+    closures or assignments, so a temporary bound in one place is bound before every later use."""
+    stack: list[Any] = [node]
+    while stack:
+        current = stack.pop()
+        if not isinstance(current, _SIMPLE_NODES):
+            return False
+        stack.extend(n.children(current))
+    return True
 
 
 def _arguments(names: list[str], defaults: bool) -> ast.arguments:
