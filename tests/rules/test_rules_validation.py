@@ -259,3 +259,15 @@ def test_a_problem_reads_well_as_text(problems_of):
         str(problems[0])
         == "line 4, column 5 (rules[0]): a rule needs 'then' (a literal result) or 'then_expr' (a QL expression)"
     )
+
+
+def test_only_rule_set_documents_compile_as_rule_sets(problems_of):
+    problems = problems_of(
+        """\
+        kind: RouteTable
+        name: not.a.rule.set
+        script: "1"
+        """
+    )
+    assert (problems[0].line, problems[0].path) == (1, "kind")
+    assert "expected a RuleSet document, got kind 'RouteTable'" in problems[0].message

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..document import NAME_PATTERN, ProblemCollector, SourceDocument, join_path, type_name
+from ..document import NAME_PATTERN, RULE_SET, ProblemCollector, SourceDocument, join_path, type_name
 from .model import FIRST, HIT_POLICIES, ON_ERROR_DEFAULT, ON_ERROR_MODES
 
 DEFAULT_TIMEOUT_MS = 50
@@ -65,6 +65,8 @@ class RuleSetSpec:
 def read_rule_set(doc: SourceDocument, problems: ProblemCollector) -> RuleSetSpec:
     """The rule set described by doc; problems found are added to `problems` (the spec is then only best-effort)."""
     data = doc.data
+    if doc.kind != RULE_SET:
+        problems.add("kind", f"expected a {RULE_SET} document, got kind {doc.kind!r}")
     problems.unknown_fields(data, "", TOP_LEVEL_FIELDS)
     script = _ql_source(data, "", "script", problems)
     rules = _read_rules(data, problems)
