@@ -104,3 +104,11 @@ def test_plain_accepts_nesting_up_to_the_limit():
         current.append([])
         current = current[0]
     assert plain(value) == value
+
+
+def test_a_literal_does_not_follow_later_changes_of_the_document_value():
+    value = {"action": "HIDE", "tags": ["a"]}
+    make = literal_result(value)
+    value["action"] = "SHOW"
+    value["tags"].append("b")
+    assert make() == {"action": "HIDE", "tags": ["a"]}

@@ -23,6 +23,7 @@ class NotPlain(ValueError):
 
 def literal_result(value: Any) -> Callable[[], Any]:
     """A function that returns a caller-owned copy of a literal document value each time it is called."""
+    value = deep_copy(value)  # the compiled rule set must not depend on the document it came from staying unchanged
     if isinstance(value, _SCALAR_TYPES):
         return partial(_same, value)
     if _is_flat(value):
