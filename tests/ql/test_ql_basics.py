@@ -63,6 +63,13 @@ def test_expressions(bare: ql.Engine, source: str, context: dict, expected: obje
     assert run(bare, source, context) == expected
 
 
+def test_run_without_a_context_reads_nulls(bare: ql.Engine) -> None:
+    assert bare.compile("x == null").run() is True
+    with pytest.raises(ql.QLRuntimeError) as caught:
+        bare.compile("x").run(["not", "a", "mapping"])
+    assert caught.value.code == ql.errors.INVALID_ARGUMENT
+
+
 def test_division_is_decimal_with_qlexpress_scale(bare: ql.Engine) -> None:
     assert run(bare, "1 / 3") == Decimal("0.3333333333")
     assert run(bare, "80 / 4") == Decimal("20")

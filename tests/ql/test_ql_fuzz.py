@@ -134,6 +134,20 @@ TOKENS = [
     "$",
     "、",
     "（",
+    *[
+        "max(",
+        "min(",
+        "round(",
+        "len(",
+        "now()",
+        "parseDate(",
+        "versionCompare(",
+        "hashBucket(",
+        ".split(",
+        ".matches(",
+        ".startsWith(",
+    ],
+    *[".filter(", ".map(", ".get(", ".keys()", ".substring(", ".join(", "x->x", "(a,b)->a+b"],
 ]
 
 ENGINES = {

@@ -1060,11 +1060,11 @@ _RUN_OPTIONS = (("precise", False), ("avoid_null_pointer", False), ("short_circu
 
 
 def _entry_arguments() -> ast.arguments:
-    """`_main(_ctx, precise=False, avoid_null_pointer=False, short_circuit=True, timeout_ms=None, _mode=MODE_ENTRY)`:
+    """`_main(_ctx=None, precise=False, avoid_null_pointer=False, short_circuit=True, timeout_ms=None, _mode=0)`:
     Program.run's parameters, so that run is this function itself (one call frame). They are not keyword-only as in
     Program.run: CPython calls a function with positional defaults faster."""
     names = ["_ctx", *(name for name, _ in _RUN_OPTIONS), "_mode"]
-    defaults = [*(default for _, default in _RUN_OPTIONS), MODE_ENTRY]
+    defaults = [None, *(default for _, default in _RUN_OPTIONS), MODE_ENTRY]
     return ast.arguments(
         posonlyargs=[],
         args=[ast.arg(name) for name in names],
