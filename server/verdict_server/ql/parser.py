@@ -55,17 +55,15 @@ JAVA_CLASSES = CAST_CLASSES | frozenset(
     {"Math", "System", "Runtime", "Class", "Thread", "ClassLoader", "ProcessBuilder", "Collections", "Arrays",
      "Objects", "StringBuilder", "Date", "Optional", "Collectors", "Stream", "Set", "HashSet", "TreeMap", "UUID"}
 )  # fmt: skip
-_STATEMENT_END = frozenset({";", "}"})
-_TYPED_BODY_START = frozenset({"(", "[", "{", "!", "~", "-", "+", "++", "--"})
 
 
 class Parser:
-    def __init__(self, source: str, tokens: list[Token]) -> None:
+    def __init__(self, source: str, tokens: list[Token], interpolation: str = "script") -> None:
         self.source = source
+        self.interpolation = interpolation  # how ${...} inside double-quoted strings is read
         self.tokens = tokens
         self.i = 0
         self.depth = 0
-        self.macros: list[set[str]] = [set()]
 
     # -- token helpers -------------------------------------------------------------------------------------------
 
@@ -907,8 +905,7 @@ class Parser:
             if token.line == 1:
                 token.column += part.column - 1
             token.line += part.line - 1
-        inner = Parser(self.source, tokens)
-        inner.interpolation = self.interpolation
+        inner = Parser(self.source, tokens, self.interpolation)
         inner.depth = self.depth
         statements = []
         inner.skip_separators()
@@ -919,8 +916,6 @@ class Parser:
         if len(statements) == 1 and isinstance(statements[0], n.ExprStmt):
             return statements[0].expr
         return n.Block(part.line, part.column, statements)
-
-    interpolation = "script"
 
 
 def _is_number(value: Any) -> bool:
@@ -943,8 +938,7 @@ def check_depth(root: n.Node) -> None:
 
 def parse(source: str, *, strict_newlines: bool = True, interpolation: str = "script") -> n.Program:
     tokens = tokenize(source, strict_newlines=strict_newlines, interpolation=interpolation)
-    parser = Parser(source, tokens)
-    parser.interpolation = interpolation
+    parser = Parser(source, tokens, interpolation)
     program = parser.parse_program()
     check_depth(program)
     return program
