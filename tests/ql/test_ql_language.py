@@ -195,6 +195,14 @@ def test_program_functions_share_the_caller_budget() -> None:
         shared.functions["spin"]()
 
 
+def test_a_rule_without_loops_runs_a_shared_looping_function_under_its_timeout() -> None:
+    engine = ql.Engine()  # the default step budget would take about a second
+    shared = engine.compile("function spin() { while (true) { } }")
+    with pytest.raises(ql.QLTimeoutError) as caught:
+        engine.compile("spin() == 1", functions=shared.functions).run({}, timeout_ms=20)
+    assert "steps" not in caught.value.reason, "stopped by the deadline, not by the step budget"
+
+
 def test_many_threads_share_one_engine_and_program() -> None:
     engine = ql.Engine(stdlib=True)
     source = "function total(n) { s = 0; for (i = 0; i < n; i++) { s += i }; return s }\ntotal(n) + len(tag)"

@@ -112,7 +112,9 @@ class Compiler:
         short_circuit: bool = True,
         inline_methods: dict[str, str] | None = None,
         float_arithmetic: bool = True,
+        budgeted_functions: frozenset[str] = frozenset(),
     ) -> None:
+        self.budgeted_functions = budgeted_functions  # host functions that are script functions (they may loop)
         self.float_arithmetic = float_arithmetic  # off in precise mode, where + - * work on BigDecimal
         self.source = source
         self.inline_methods = inline_methods or {}
@@ -986,6 +988,8 @@ class Compiler:
             host = self.host_functions.get(node.name)
             if host is None:
                 host = self.host_functions[node.name] = self.fresh("_h")
+            if node.name in self.budgeted_functions:
+                self.needs_budget = True
             return _at(node, _call(host, *[self.expr(arg) for arg in node.args]))
         # A variable holding a lambda; Python evaluates the callee before the arguments, so compile it first too.
         callee = self.load_name(n.Name(node.line, node.column, node.name), count_free=False)

@@ -126,15 +126,9 @@ class Program:
         code, result = self._code(True, False)
         self.free_variables: frozenset[str] = result.free_variables
         self._mutates = result.mutates or any(getattr(f, "mutates", False) for f in functions.values())
-        # A script without loops of its own may call a script function (passed in `functions`) that loops: it then
-        # needs the caller's budget and deadline too, which the compiled entry's straight path would skip.
-        calls_script_functions = any(
-            isinstance(self._host_functions[name], runtime.QLFunction) for name in result.host_functions
-        )
-        self._needs_budget = result.needs_budget or calls_script_functions
+        self._needs_budget = result.needs_budget
         self._default = self._variant(False, False, True)
-        if self._needs_budget == result.needs_budget:
-            self.run = self._default  # type: ignore[method-assign] # the compiled entry, see `run`
+        self.run = self._default  # type: ignore[method-assign] # the compiled entry, see `run`
         self.functions: dict[str, Callable[..., Any]] = self._define_functions(result)
 
     def __repr__(self) -> str:
@@ -154,6 +148,10 @@ class Program:
             host_functions=frozenset(self._host_functions),
             short_circuit=short_circuit,
             inline_methods=_inline_methods(self._methods),
+            # A script function shared through `functions` may loop: calling it needs the caller's budget.
+            budgeted_functions=frozenset(
+                name for name, function in self._host_functions.items() if isinstance(function, runtime.QLFunction)
+            ),
             float_arithmetic=not precise,
         )
         try:
