@@ -24,6 +24,9 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 MAX_DOCUMENT_BYTES = 1024 * 1024
 MAX_NODES = 100_000  # counts nodes as visited, so an alias expanded many times counts many times
 MAX_DEPTH = 64
+MAX_EXPANDED_CHARS = (
+    2 * MAX_DOCUMENT_BYTES
+)  # scalar characters after alias expansion: twice what a plain document may hold
 
 RULE_SET = "RuleSet"
 ROUTE_TABLE = "RouteTable"
@@ -202,6 +205,11 @@ def _compose(text: str) -> yaml.Node:
         message = " ".join(part for part in (err.context, err.problem) if part) or "invalid YAML"
         line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         raise DocumentInvalid([Problem(f"YAML syntax error: {message}", line, column)]) from None
+    except yaml.reader.ReaderError as err:
+        line, column = _line_and_column(text, err.position)
+        code = err.character if isinstance(err.character, int) else ord(err.character)
+        message = f"YAML error: control characters are not allowed (found U+{code:04X}); only tab and line breaks are"
+        raise DocumentInvalid([Problem(message, line, column)]) from None
     except yaml.YAMLError as err:
         raise DocumentInvalid([Problem(f"YAML error: {err}")]) from None
     except RecursionError:
@@ -215,6 +223,12 @@ def _compose(text: str) -> yaml.Node:
     return nodes[0]
 
 
+def _line_and_column(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of a character offset."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    return text.count("\n", 0, offset) + 1, offset - line_start + 1
+
+
 class _Builder:
     """Turns composed YAML nodes into plain values, recording spans and problems, within node and depth limits."""
 
@@ -222,10 +236,26 @@ class _Builder:
         self.spans: dict[str, ValueSpan] = {}
         self.problems: list[Problem] = []
         self.visited = 0
+        self.expanded_chars = 0
         self._constructor = yaml.SafeLoader("")  # only its scalar constructors are used
 
     def build(self, node: yaml.Node, path: str, depth: int) -> Any:
         self.visited += 1
+        if isinstance(node, yaml.ScalarNode):
+            # Aliases repeat what they point to: count every repetition, so a big anchored value used many times
+            # cannot turn a small document into a huge one.
+            self.expanded_chars += len(node.value)
+            if self.expanded_chars > MAX_EXPANDED_CHARS:
+                raise DocumentInvalid(
+                    [
+                        _problem_at(
+                            node,
+                            path,
+                            f"document expands to more than {MAX_EXPANDED_CHARS} characters of values "
+                            "(anchors and aliases count each time they are used)",
+                        )
+                    ]
+                )
         if self.visited > MAX_NODES:
             raise DocumentInvalid(
                 [

@@ -243,12 +243,6 @@ def test_unusable_tls_files_stop_the_start(tmp_path: Path, pem_files, case: str)
     assert "Traceback" not in finished.stderr, finished.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: service/server.py _add_port reports every add_secure_port failure as 'cannot listen on "
-    "HOST:PORT: Failed to bind to address', so a PEM that does not parse or a key that does not match the "
-    "certificate is announced as a port problem; the message should name the TLS file that is unusable",
-)
 @pytest.mark.parametrize("case", list(TLS_BAD_CONTENT))
 def test_unusable_tls_files_are_named_in_the_message(tmp_path: Path, pem_files, case: str) -> None:
     args, must_mention = TLS_BAD_CONTENT[case]
@@ -315,11 +309,6 @@ def test_no_token_and_no_masked_value_reaches_a_log(start_server, tmp_path: Path
             assert value not in text, f"masked fact {name} appears in the {where}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server gap: service/decision_log.py masks only the `facts` entry of a line; a masked fact that a rule "
-    "copies into its result (the example's audit rule: 'pharmacist ' + pin) is written unmasked under `result`",
-)
 def test_a_masked_fact_copied_into_a_result_is_not_logged(start_server, tmp_path: Path) -> None:
     """The example's `audit` rule answers `'pharmacist ' + pin`: with `pin` masked, the logged result must not show it."""
     log_path = tmp_path / "decisions.jsonl"

@@ -101,12 +101,6 @@ def test_yaml_bombs_are_refused_without_expanding(admin: Admin, bomb, reason: st
     assert _name_is_free(admin, content.split("name: ")[1].split("\n")[0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: document.py counts alias uses (MAX_NODES) but not the size of what they repeat, so a 400 KB "
-    "scalar aliased 1,000 times is accepted; one Evaluate of it then peaks at ~1.9 GB RSS, takes ~8 s, writes 400 MB "
-    "to the decision log and ends RESOURCE_EXHAUSTED",
-)
 def test_aliases_of_a_large_value_cannot_amplify_a_document(admin: Admin) -> None:
     content = (
         f"kind: RuleSet\nname: bomb.amplified\nconstants:\n  a: &a '{'x' * 400_000}'\n"
@@ -239,11 +233,6 @@ def test_control_characters_are_refused(admin: Admin, control: str) -> None:
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "control characters" in error.details()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: document._compose turns yaml.ReaderError (control characters) into a Problem without line and "
-    "column; the error has the character offset (`position`) to compute them from",
-)
 def test_control_characters_are_refused_with_their_position(admin: Admin) -> None:
     content = f"kind: RuleSet\nname: enc.control\ndescription: a\x00b\n{ONE_RULE}"
     validation = _validate(admin, content)

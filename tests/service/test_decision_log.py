@@ -29,3 +29,18 @@ def test_sampling_keeps_about_the_configured_fraction(tmp_path: Path) -> None:
     log.close()
     assert 800 < kept < 1200
     assert not any(DecisionLog(str(tmp_path / "e.jsonl"), sample=0.0).sampled() for _ in range(100))
+
+
+def test_a_masked_value_copied_into_the_result_is_scrubbed(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    log = DecisionLog(str(path), masked=frozenset({"pin", "patient.phone"}))
+    log.write(
+        {
+            "result": {"note": 'pharmacist pin-"4711"', "call": "13800000000"},
+            "facts": {"pin": 'pin-"4711"', "patient": {"phone": 13800000000}, "n": 7},
+        }
+    )
+    log.close()
+    text = path.read_text()
+    assert "4711" not in text and "13800000000" not in text
+    assert json.loads(text)["result"] == {"note": f"pharmacist {MASK}", "call": MASK}

@@ -31,9 +31,14 @@ class DecisionLog:
         return self._sample >= 1.0 or self._random.random() < self._sample
 
     def write(self, entry: dict[str, Any]) -> None:
-        if "facts" in entry:
+        secrets: set[str] = set()
+        if "facts" in entry and self._masked:
+            secrets = masked_values(entry["facts"], self._masked)
             entry["facts"] = mask(entry["facts"], self._masked)
         line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+        # A rule may copy a masked fact into its result ('pharmacist ' + pin): scrub it wherever it shows.
+        for secret in sorted(secrets, key=len, reverse=True):
+            line = line.replace(secret, MASK)
         with self._lock:
             self._stream.write(line + "\n")
             self._stream.flush()
@@ -48,6 +53,28 @@ def mask(facts: dict[str, Any], masked: frozenset[str]) -> dict[str, Any]:
     if not masked:
         return facts
     return _mask_level(facts, masked, "")
+
+
+MIN_SCRUBBED_LENGTH = 4  # shorter masked values (a digit, "yes") are masked as facts but not hunted in results
+
+
+def masked_values(facts: dict[str, Any], masked: frozenset[str]) -> set[str]:
+    """The text of every scalar under a masked name, as it appears inside a JSON string (long enough to scrub)."""
+    found: set[str] = set()
+    _collect_masked(facts, masked, "", found, inside=False)
+    return {json.dumps(value, ensure_ascii=False)[1:-1] for value in found if len(value) >= MIN_SCRUBBED_LENGTH}
+
+
+def _collect_masked(value: Any, masked: frozenset[str], path: str, found: set[str], inside: bool) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else key
+            _collect_masked(item, masked, child, found, inside or key in masked or child in masked)
+    elif isinstance(value, list):
+        for item in value:
+            _collect_masked(item, masked, path, found, inside)
+    elif inside and value is not None and not isinstance(value, bool):
+        found.add(str(value))
 
 
 def _mask_level(level: dict[str, Any], masked: frozenset[str], prefix: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import ssl
 import threading
 from concurrent import futures
 from pathlib import Path
@@ -170,9 +171,35 @@ def _server_credentials(config: ServeConfig) -> grpc.ServerCredentials:
     key = _read_pem(config.tls_key, "--tls-key")
     cert = _read_pem(config.tls_cert, "--tls-cert")
     client_ca = _read_pem(config.tls_client_ca, "--tls-client-ca") if config.tls_client_ca else None
+    _check_tls_material(config, cert, client_ca)
     return grpc.ssl_server_credentials(
         [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
     )
+
+
+def _check_tls_material(config: ServeConfig, cert: bytes, client_ca: bytes | None) -> None:
+    """Names the unusable file at start: gRPC itself only reports a failed bind, whatever is wrong with the PEM."""
+    for flag, path, pem in (
+        ("--tls-cert", config.tls_cert, cert),
+        ("--tls-client-ca", config.tls_client_ca, client_ca),
+    ):
+        if pem is None:
+            continue
+        try:
+            ssl.create_default_context(cadata=pem.decode("ascii"))
+        except (ssl.SSLError, UnicodeDecodeError, ValueError) as err:
+            raise SystemExit(f"verdict: {flag} {path} holds no usable PEM certificate ({_ssl_reason(err)})") from None
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(config.tls_cert, config.tls_key)
+    except ssl.SSLError as err:
+        raise SystemExit(
+            f"verdict: --tls-key {config.tls_key} is not a usable private key for --tls-cert {config.tls_cert} "
+            f"({_ssl_reason(err)})"
+        ) from None
+
+
+def _ssl_reason(err: Exception) -> str:
+    return getattr(err, "reason", None) or str(err) or type(err).__name__
 
 
 def _read_pem(path: Path | None, flag: str) -> bytes:
