@@ -674,8 +674,8 @@ class Compiler:
 
     def checked_boolean(self, node: n.Node, value: ast.expr, helper: str) -> ast.expr:
         """A boolean passes as it is; anything else goes to the helper, which maps null or raises the right code."""
-        temp = self.fresh()
-        is_bool = ast.Compare(_call("_type", ast.NamedExpr(_name(temp, True), value)), [ast.Is()], [_name("_bool")])
+        bound, temp = self.hold(value)
+        is_bool = ast.Compare(_call("_type", bound), [ast.Is()], [_name("_bool")])
         return _at(node, ast.IfExp(is_bool, _name(temp), _call(helper, _name(temp))))
 
     def expr_Literal(self, node: n.Literal) -> ast.expr:
@@ -699,6 +699,15 @@ class Compiler:
             return self.cached_read(name, from_context)
         in_globals = ast.Compare(_const(name), [ast.In()], [_name("_S")])
         return _at(node, ast.IfExp(in_globals, ast.Subscript(_name("_S"), _const(name), ast.Load()), from_context))
+
+    def hold(self, value: ast.expr) -> tuple[ast.expr, str]:
+        """(an expression evaluating `value` once, the name that holds it afterwards): a name needs no temporary."""
+        if isinstance(value, ast.Name):
+            return value, value.id
+        if isinstance(value, ast.NamedExpr):
+            return value, value.target.id  # type: ignore[attr-defined]
+        temp = self.fresh()
+        return ast.NamedExpr(_name(temp, True), value), temp
 
     def cached_read(self, name: str, read: ast.expr) -> ast.expr:
         """In a chain like `age >= 18 && age < 65`, the first operand always runs before the others, so a fact it
@@ -824,9 +833,9 @@ class Compiler:
         ):
             # Python compares int with float exactly and Java through double; for a literal this small (and an int
             # or float subject) both agree.
-            temp = self.fresh()
+            bound, temp = self.hold(left)
             fast = ast.Compare(_name(temp), [_PY_COMPARE[node.op]()], [right])
-            subject_type = _call("_type", ast.NamedExpr(_name(temp, True), left))
+            subject_type = _call("_type", bound)
             is_plain_number = ast.Compare(subject_type, [ast.In()], [_name("_fast_numbers")])
             return _at(node, ast.IfExp(is_plain_number, fast, _call(helper, _name(temp), right)))
         return _at(node, _call(helper, left, right))
@@ -842,8 +851,7 @@ class Compiler:
         kind = kinds.pop()
         members = self.bind_constant(frozenset(items))
         fallback = self.bind_constant(tuple(items))
-        temp = self.fresh()
-        subject = ast.NamedExpr(_name(temp, True), self.expr(node.left))
+        subject, temp = self.hold(self.expr(node.left))
         is_kind = ast.Compare(_call("_type", subject), [ast.Is()], [_name("_str" if kind is str else "_int")])
         fast: ast.expr = ast.Compare(_name(temp), [ast.In()], [members])
         slow: ast.expr = _call("_in", _name(temp), fallback)
@@ -951,8 +959,8 @@ class Compiler:
         obj = self.expr(node.obj)
         key = _const(node.name)
         slow = "_field_or_null" if node.optional else "_fieldn"
-        temp = self.fresh()
-        is_dict = ast.Compare(_call("_type", ast.NamedExpr(_name(temp, True), obj)), [ast.Is()], [_name("_dict")])
+        bound, temp = self.hold(obj)
+        is_dict = ast.Compare(_call("_type", bound), [ast.Is()], [_name("_dict")])
         fast = ast.Call(ast.Attribute(_name(temp), "get", ast.Load()), [key], [])
         return _at(node, ast.IfExp(is_dict, fast, _call(slow, _name(temp), key)))
 
@@ -963,8 +971,8 @@ class Compiler:
         obj = self.expr(node.obj)
         index = node.index
         if isinstance(index, n.Literal) and type(index.value) is int and index.value >= 0:
-            temp = self.fresh()
-            is_list = ast.Compare(_call("_type", ast.NamedExpr(_name(temp, True), obj)), [ast.Is()], [_name("_list")])
+            bound, temp = self.hold(obj)
+            is_list = ast.Compare(_call("_type", bound), [ast.Is()], [_name("_list")])
             long_enough: ast.expr = (
                 _name(temp)
                 if index.value == 0
