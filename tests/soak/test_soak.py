@@ -42,7 +42,7 @@ CALIBRATION_THREADS = 8
 CHANNELS = 4
 RSS_SAMPLE_S = 5.0
 WARM_UP_S = min(60.0, MINUTES * 60 / 3)
-RSS_GROWTH_BOUND_MIB = 32
+RSS_GROWTH_BOUND_MIB = 16
 CALL_TIMEOUT_S = 10.0
 GATE = "soak.gate"
 
@@ -105,14 +105,15 @@ class _Stats:
     max_lag_s: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, sent: float, error: str | None) -> None:
+    def record(self, due: float, sent: float, error: str | None) -> None:
+        """One answer; it counts in the minute its call was due to be sent."""
         now = time.monotonic()
         with self.lock:
             self.in_flight -= 1
             if error is not None:
-                self.failures.append(error)
+                self.failures.append(f"sent at {sent - self.started:.1f} s, failed after {now - sent:.3f} s: {error}")
                 return
-            self.latencies.setdefault(int((now - self.started) // 60), []).append(now - sent)
+            self.latencies.setdefault(int((due - self.started) // 60), []).append(now - sent)
 
 
 Stubs = list[decision_pb2_grpc.DecisionServiceStub]
@@ -185,9 +186,16 @@ def _send_steadily(stubs: Stubs, mix, rate: float, seconds: float, stats: _Stats
         sent_at = time.monotonic()
         future = getattr(stubs[sent % CHANNELS], method).future(request, timeout=CALL_TIMEOUT_S)
         future.add_done_callback(
-            lambda f, t=sent_at, m=method: stats.record(t, None if f.exception() is None else f"{m}: {f.exception()}")
+            lambda f, d=due, t=sent_at, m=method: stats.record(
+                d, t, None if f.exception() is None else f"{m} {_status(f)}"
+            )
         )
         sent += 1
+
+
+def _status(future: grpc.Future) -> str:
+    error = future.exception()
+    return f"{error.code().name}: {error.details()}" if isinstance(error, grpc.RpcError) else repr(error)
 
 
 def _percentile(values: list[float], fraction: float) -> float:
