@@ -307,11 +307,19 @@ class Lexer:
             if suffix == "l":
                 if is_decimal:
                     self.error("invalid long literal", self.line, start - self.line_start + 1, INVALID_NUMBER)
-                return int(text, 8) if self.is_octal(text) else int(text)
+                return self.integer(text, start)
             return float(text)
         if is_decimal:
             return decimal_literal(text)
-        return int(text, 8) if self.is_octal(text) else int(text)
+        return self.integer(text, start)
+
+    def integer(self, text: str, start: int) -> int:
+        """A decimal integer, or an octal one when it has a leading 0 (`017` is 15; `09` is not a number)."""
+        if not self.is_octal(text):
+            return int(text)
+        if "8" in text or "9" in text:
+            self.error(f"invalid octal number {text!r}", self.line, start - self.line_start + 1, INVALID_NUMBER)
+        return int(text, 8)
 
     @staticmethod
     def is_octal(text: str) -> bool:
