@@ -52,3 +52,15 @@ def test_settings_that_cannot_work_together_are_reported() -> None:
     assert "--tls-cert and --tls-key" in problems
     assert "--processes" in problems and "--decision-log-sample" in problems
     assert "fixed --port" in " ".join(ServeConfig(processes=2, port=0).problems())
+
+
+def test_json_log_lines_carry_level_logger_and_message() -> None:
+    import json
+    import logging
+
+    from verdict_server.cli import JsonLogFormatter
+
+    record = logging.LogRecord("verdict_server.service", logging.WARNING, __file__, 1, "worker %d died", (3,), None)
+    entry = json.loads(JsonLogFormatter().format(record))
+    assert entry["level"] == "WARNING" and entry["logger"] == "verdict_server.service"
+    assert entry["message"] == "worker 3 died" and entry["pid"] > 0 and entry["ts"]
