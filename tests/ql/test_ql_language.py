@@ -222,12 +222,15 @@ def test_many_threads_share_one_engine_and_program() -> None:
     assert engine.cache_info()["size"] == 1
 
 
-def test_cache_is_bounded_and_keyed_by_mapping_identity() -> None:
+def test_cache_is_bounded_and_skips_programs_bound_to_a_documents_mappings() -> None:
     engine = ql.Engine(cache_size=2)
     constants = {"k": 1}
+    # A program with its own constants belongs to its document: compiled each time, never piled up in the cache.
     first = engine.compile("k", constants=constants)
-    assert engine.compile("k", constants=constants) is first
-    assert engine.compile("k", constants={"k": 1}) is not first
-    engine.compile("1")
+    assert engine.compile("k", constants=constants) is not first
+    assert first.run({}) == 1 and engine.cache_info()["size"] == 0
+    one = engine.compile("1")
+    assert engine.compile("1") is one
     engine.compile("2")
-    assert engine.cache_info() == {"size": 2, "maxsize": 2}
+    engine.compile("3")
+    assert engine.cache_info() == {"size": 2, "maxsize": 2, "hits": 1, "misses": 3}

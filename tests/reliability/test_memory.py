@@ -7,7 +7,6 @@ could legitimately keep is at most 13 documents' worth.
 
 from __future__ import annotations
 
-import pytest
 from reliability.reliability_support import Admin, proc_status_kib, rule_set
 
 WARM_UP_RELOADS = 100
@@ -30,12 +29,6 @@ def _gate(minimum: int) -> str:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: ql/engine.py keys its compile cache by the identity of the `constants` mapping, which is new "
-    "for every compile of a document, so each reload adds a cache entry that is never hit again; RSS grows ~70 KB "
-    "per reload until the cache holds 4,096 programs (~+150-290 MB)",
-)
 def test_rewriting_the_same_documents_does_not_grow_memory(start_server) -> None:
     process = start_server()
     admin = Admin(process)

@@ -33,7 +33,9 @@ class Engine:
         self._methods: dict[str, Callable[..., Any]] = dict(_BUILTIN_METHODS)
         if stdlib:
             self._methods.update(_stdlib_methods())
-        self._cache: cachetools.LRUCache[Any, tuple[Program, Any, Any]] = cachetools.LRUCache(maxsize=cache_size)
+        self._cache: cachetools.LRUCache[Any, Program] = cachetools.LRUCache(maxsize=cache_size)
+        self._hits = 0
+        self._misses = 0
         self._lock = threading.RLock()
 
     def add_function(self, name: str, function: Callable[..., Any]) -> None:
@@ -57,28 +59,36 @@ class Engine:
             raise ValueError(f"interpolation must be one of {INTERPOLATION_MODES}, not {interpolation!r}")
         if not isinstance(source, str):
             raise QLSyntaxError("a script must be a string", line=1, column=1)
-        key = (source, strict_newlines, interpolation, _identity(functions), _identity(constants))
+        if functions or constants:
+            # Bound to one document's own functions and constants: the caller keeps the program for as long as that
+            # document version lives. Caching it would only pile up entries no later compile can hit (every reload
+            # brings new mappings), so it is compiled directly.
+            return Program(self, source, strict_newlines, interpolation, dict(functions or {}), dict(constants or {}))
+        key = (source, strict_newlines, interpolation)
         with self._lock:
-            entry = self._cache.get(key)
-        # The entry keeps the mappings its key names by identity alive, so an id cannot be reused while it is cached.
-        if entry is not None and entry[1] is functions and entry[2] is constants:
-            return entry[0]
-        program = Program(self, source, strict_newlines, interpolation, dict(functions or {}), dict(constants or {}))
+            program = self._cache.get(key)
+            if program is not None:
+                self._hits += 1
+                return program
+            self._misses += 1
+        program = Program(self, source, strict_newlines, interpolation, {}, {})
         with self._lock:
-            self._cache[key] = (program, functions, constants)
+            self._cache[key] = program
         return program
 
     def cache_info(self) -> dict[str, int]:
+        """Size and capacity of the compile cache, and its hits and misses since the engine was made."""
         with self._lock:
-            return {"size": len(self._cache), "maxsize": int(self._cache.maxsize)}
+            return {
+                "size": len(self._cache),
+                "maxsize": int(self._cache.maxsize),
+                "hits": self._hits,
+                "misses": self._misses,
+            }
 
     def clear_cache(self) -> None:
         with self._lock:
             self._cache.clear()
-
-
-def _identity(mapping: Mapping[str, Any] | None) -> int | None:
-    return None if mapping is None else id(mapping)
 
 
 # Methods the compiler may turn into Python's own str methods when receiver and argument are strings: only when the

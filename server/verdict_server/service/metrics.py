@@ -89,6 +89,6 @@ class _CompileCacheCollector(Collector):
         family = CounterMetricFamily(
             "verdict_ql_compile_cache", "QL compile cache lookups, by result", labels=["result"]
         )
-        family.add_metric(["hit"], getattr(info, "hits", 0))
-        family.add_metric(["miss"], getattr(info, "misses", 0))
+        family.add_metric(["hit"], info.get("hits", 0))
+        family.add_metric(["miss"], info.get("misses", 0))
         yield family
