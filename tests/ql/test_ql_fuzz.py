@@ -175,6 +175,9 @@ def exercise(source: str, engine: str, options: dict[str, bool], strict_newlines
     except ql.QLError as error:
         assert error.code
         assert error.line is None or error.line >= 1
+        # No host function is involved here, so BIZ_EXCEPTION could only be an internal failure (a Python
+        # NameError or TypeError in generated code) dressed up as a QLError.
+        assert error.code != ql.errors.BIZ_EXCEPTION, error
 
 
 @FUZZ

@@ -134,6 +134,7 @@ def test_short_circuit_off_evaluates_every_operand() -> None:
         ("x = 'open", ql.errors.SYNTAX_ERROR, (1, 5)),
         ("/* never closed", ql.errors.SYNTAX_ERROR, (1, 1)),
         ("x = 019", ql.errors.INVALID_NUMBER, (1, 5)),  # a leading 0 means octal (found by fuzzing)
+        ("function f() { 1 }\nfunction f() { 2 }", ql.errors.SYNTAX_ERROR, (2, 1)),
         ("x not in [1]", ql.errors.SYNTAX_ERROR, (1, 7)),
         ("1 = 2", ql.errors.SYNTAX_ERROR, (1, 3)),
         ("break", ql.errors.SYNTAX_ERROR, (1, 1)),

@@ -271,6 +271,8 @@ class Compiler:
         defined: list[tuple[str, str]] = []
         for stmt in statements:
             if isinstance(stmt, n.FunctionDef):
+                if any(name == stmt.name for name, _ in defined):
+                    raise self.error(stmt, f"function '{stmt.name}' is defined twice in the same block")
                 pyname = self.fresh("_f")
                 scope.functions[stmt.name] = pyname
                 defined.append((stmt.name, pyname))
