@@ -99,19 +99,22 @@ def test_sigterm_during_a_burst_finishes_accepted_calls_and_exits_zero(start_ser
     lock = threading.Lock()
     stop_sending = threading.Event()
 
-    def slow_call() -> None:  # in flight when SIGTERM arrives: must complete normally
-        with process.channel() as channel:
-            struct = Struct()
-            struct.update({"n": 60_000})
-            try:
-                answer = decision_pb2_grpc.DecisionServiceStub(channel).Evaluate(
-                    decision_pb2.EvaluateRequest(rule_set="tests.slow", facts=struct), timeout=20
-                )
-                result = "ok" if answer.result.string_value == "done" else f"wrong {answer.result}"
-            except grpc.RpcError as err:
-                result = err.code().name
-            with lock:
-                slow_results.append(result)
+    slow_channels = [process.channel() for _ in range(4)]
+    for channel in slow_channels:  # connected before the signal, so the slow calls reach the server at once
+        _evaluate(channel, "1")
+
+    def slow_call(channel: grpc.Channel) -> None:  # in flight when SIGTERM arrives: must complete normally
+        struct = Struct()
+        struct.update({"n": 150_000})
+        try:
+            answer = decision_pb2_grpc.DecisionServiceStub(channel).Evaluate(
+                decision_pb2.EvaluateRequest(rule_set="tests.slow", facts=struct), timeout=20
+            )
+            result = "ok" if answer.result.string_value == "done" else f"wrong {answer.result}"
+        except grpc.RpcError as err:
+            result = err.code().name
+        with lock:
+            slow_results.append(result)
 
     def fast_caller() -> None:  # a steady burst across the shutdown
         with process.channel() as channel:
@@ -128,10 +131,10 @@ def test_sigterm_during_a_burst_finishes_accepted_calls_and_exits_zero(start_ser
     for thread in fast:
         thread.start()
     time.sleep(0.5)
-    slow = [threading.Thread(target=slow_call) for _ in range(4)]
+    slow = [threading.Thread(target=slow_call, args=(channel,)) for channel in slow_channels]
     for thread in slow:
         thread.start()
-    time.sleep(0.05)
+    time.sleep(0.15)
     try:
         process.proc.send_signal(signal.SIGTERM)
         exit_code = process.proc.wait(timeout=30)
@@ -139,6 +142,8 @@ def test_sigterm_during_a_burst_finishes_accepted_calls_and_exits_zero(start_ser
         stop_sending.set()
         for thread in fast + slow:
             thread.join(timeout=30)
+        for channel in slow_channels:
+            channel.close()
     assert exit_code == 0
     assert slow_results == ["ok"] * 4, slow_results
     assert burst.count("ok") > 0

@@ -34,6 +34,7 @@ DECISION_SERVICE = decision_pb2.DESCRIPTOR.services_by_name["DecisionService"].f
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 DB_FILE_NAME = "verdict.db"
+MIN_STREAMS_PER_CONNECTION = 100
 
 
 class VerdictServer:
@@ -110,6 +111,10 @@ class VerdictServer:
             ("grpc.keepalive_timeout_ms", int(config.keepalive_timeout_s * 1000)),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),
+            # Bounds what one connection can have in flight: a client that fires thousands of calls at once waits on
+            # its own side of HTTP/2 flow control instead of overflowing the core's pending-request queue, where the
+            # excess would be cancelled before --max-concurrent-rpcs could answer RESOURCE_EXHAUSTED.
+            ("grpc.max_concurrent_streams", max(MIN_STREAMS_PER_CONNECTION, 2 * config.concurrency_limit())),
         ]
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="verdict-rpc"),
