@@ -219,3 +219,65 @@ def test_mutated_scripts(source: str, engine: str, options: dict[str, bool]) -> 
 @given(source=st.text(max_size=60), engine=st.sampled_from(sorted(ENGINES)))
 def test_arbitrary_text(source: str, engine: str) -> None:
     exercise(source, engine, {})
+
+
+NAMES = st.sampled_from(["a", "b", "s", "l", "m", "n", "v", "w", "g"])
+LITERALS = st.sampled_from(["0", "1", "-1", "2.5", "0.1", "10L", "'x'", '"y"', "null", "true", "false", "[]", "{:}"])
+OPERATORS = st.sampled_from(
+    ["+", "-", "*", "/", "%", "==", "!=", "<", ">=", "&&", "||", "and", "&", "<<", ">>>", "in", "like", "not_in"]
+)
+
+
+def _expressions() -> st.SearchStrategy[str]:
+    def extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        return st.one_of(
+            st.tuples(inner, OPERATORS, inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+            inner.map(lambda e: f"!{e}"),
+            inner.map(lambda e: f"-{e}"),
+            st.tuples(inner, NAMES).map(lambda t: f"{t[0]}.{t[1]}"),
+            st.tuples(inner, NAMES).map(lambda t: f"{t[0]}?.{t[1]}"),
+            st.tuples(inner, inner).map(lambda t: f"{t[0]}[{t[1]}]"),
+            st.tuples(inner, inner).map(lambda t: f"[{t[0]}, {t[1]}]"),
+            st.tuples(NAMES, inner).map(lambda t: f"{{{t[0]}: {t[1]}}}"),
+            st.tuples(inner, inner, inner).map(lambda t: f"({t[0]} ? {t[1]} : {t[2]})"),
+            st.tuples(NAMES, inner).map(lambda t: f"({t[0]} -> {t[1]})"),
+            st.tuples(NAMES, inner).map(lambda t: f"{t[0]}({t[1]})"),
+            st.tuples(inner, inner).map(lambda t: f"{t[0]}.filter(x -> {t[1]})"),
+            st.tuples(inner, inner, inner).map(lambda t: f"if ({t[0]}) {{ {t[1]} }} else {{ {t[2]} }}"),
+            st.tuples(NAMES, inner).map(lambda t: f"({t[0]} = {t[1]})"),
+            st.tuples(NAMES, inner).map(lambda t: f"{t[0]}.{t[0]} = {t[1]}"),
+            inner.map(lambda e: f'"t${{{e}}}"'),
+            st.tuples(inner, inner).map(lambda t: f"{t[0]}[1:{t[1]}]"),
+            inner.map(lambda e: f"{e}*.k"),
+        )
+
+    return st.recursive(st.one_of(LITERALS, NAMES), extend, max_leaves=12)
+
+
+def _statements(expression: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    block = st.lists(expression, max_size=3).map("; ".join)
+    return st.one_of(
+        expression,
+        st.tuples(NAMES, expression).map(lambda t: f"int {t[0]} = {t[1]}"),
+        st.tuples(expression, block).map(lambda t: f"while ({t[0]}) {{ {t[1]}; break }}"),
+        st.tuples(NAMES, expression, block).map(lambda t: f"for ({t[0]} : {t[1]}) {{ {t[2]}; continue }}"),
+        block.map(lambda b: f"for (int i = 0; i < 3; i++) {{ {b} }}"),
+        st.tuples(NAMES, block).map(lambda t: f"function g({t[0]}) {{ {t[1]} }}"),
+        expression.map(lambda e: f"return {e}"),
+        st.tuples(block, block).map(lambda t: f"try {{ {t[0]} }} catch (e) {{ {t[1]} }} finally {{ 1 }}"),
+        st.tuples(expression, block, block).map(
+            lambda t: f"switch ({t[0]}) {{ case 1: {t[1]}; break; default: {t[2]} }}"
+        ),
+        expression.map(lambda e: f"throw {e}"),
+        block.map(lambda b: f"macro mm {{ {b} }}\nmm"),
+    )
+
+
+@settings(FUZZ, max_examples=200)
+@given(
+    statements=st.lists(_statements(_expressions()), min_size=1, max_size=5),
+    engine=st.sampled_from(sorted(ENGINES)),
+    options=OPTIONS,
+)
+def test_generated_programs(statements: list[str], engine: str, options: dict[str, bool]) -> None:
+    exercise("\n".join(statements), engine, options)
