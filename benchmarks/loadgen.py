@@ -10,8 +10,8 @@ measurement alternates between them in `rounds` slices, so both see the same mac
 shared machine moves both sides of a ratio alike. Two modes:
 
 - sequential: one call at a time from one thread; per arm `calls` timed calls after `warmup_calls`.
-- concurrent: `in_flight` calls kept in flight with grpc.aio for `duration_s` per arm (after `warmup_s` in each
-  round), spread over `channels` connections, each its own subchannel so SO_REUSEPORT spreads them over processes.
+- concurrent: `in_flight` calls kept in flight with grpc.aio for `duration_s` per arm (after `warmup_s` in the
+  first round), spread over `channels` connections, each its own subchannel so SO_REUSEPORT spreads them over processes.
 
 Specs and results are JSON lines (see Spec and summarise(); one result per arm). run.py keeps this running as a
 separate process with LoadClient, so the client never shares an interpreter or a GIL with the orchestrator.
@@ -34,6 +34,7 @@ import grpc
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 MAX_SAMPLES_RETURNED = 5_000  # enough to draw a distribution; percentiles use every sample
+PIPELINE_FILL_S = 0.05  # before each later round's window: longer than a call takes at 64 in flight
 
 
 @dataclass
@@ -57,7 +58,7 @@ class Spec:
     mode: str = "concurrent"  # sequential | concurrent
     in_flight: int = 1
     duration_s: float = 3.0  # per arm, over all rounds
-    warmup_s: float = 0.5  # per arm and round
+    warmup_s: float = 0.5  # per arm, in the first round (later rounds: PIPELINE_FILL_S)
     calls: int = 2_000  # sequential mode, per arm, over all rounds
     warmup_calls: int = 200  # sequential mode, per arm, once
     rounds: int = 1
@@ -154,43 +155,44 @@ async def _concurrent(spec: Spec) -> list[dict]:
     cpu0 = time.process_time()
     try:
         await asyncio.gather(*(channel.channel_ready() for group in channels for channel in group))
-        for _ in range(spec.rounds):
+        for round_number in range(spec.rounds):
+            # Later rounds find the connections and the server's threads warm: they only refill the pipeline.
+            warmup_s = spec.warmup_s if round_number == 0 else PIPELINE_FILL_S
             for arm, group, tally in zip(spec.arms, channels, tallies, strict=True):
                 calls = [channel.unary_unary(arm.method) for channel in group]
-                await _concurrent_slice(spec, calls, arm.request, tally)
+                await _concurrent_slice(spec, calls, arm.request, tally, warmup_s)
     finally:
         await asyncio.gather(*(channel.close() for group in channels for channel in group))
     cpu = time.process_time() - cpu0
     return [summarise(spec, tally, cpu) for tally in tallies]
 
 
-async def _concurrent_slice(spec: Spec, calls: list, request: bytes, tally: _Tally) -> None:
-    """Warm up, then keep in_flight calls going for this round's share of duration_s."""
-    recording = False
+async def _concurrent_slice(spec: Spec, calls: list, request: bytes, tally: _Tally, warmup_s: float) -> None:
+    """Keep in_flight calls going: warmup_s to fill the pipeline, then a window of this round's share of duration_s.
 
-    async def worker(call, stop_at: float) -> None:
-        while (t0 := time.perf_counter()) < stop_at:
+    The calls that complete inside the window are counted (calls/s = completions / window, the steady-state rate),
+    with their latencies; the calls still in flight when it closes finish uncounted, so no drain is measured.
+    """
+    record_from = time.perf_counter() + warmup_s
+    stop_at = record_from + spec.duration_s / spec.rounds
+
+    async def worker(call) -> None:
+        while (started := time.perf_counter()) < stop_at:
+            failure = None
             try:
                 await call(request, timeout=spec.timeout_s)
             except grpc.aio.AioRpcError as err:
-                if recording:
-                    tally.errors[err.code().name] += 1
-                else:
-                    tally.warmup_calls += 1
-                continue
-            if recording:
-                tally.latencies.append(time.perf_counter() - t0)
+                failure = err.code().name
+            finished = time.perf_counter()
+            if not record_from <= finished <= stop_at:
+                tally.warmup_calls += 1  # outside the window; the server's CPU time per call still counts it
+            elif failure is not None:
+                tally.errors[failure] += 1
             else:
-                tally.warmup_calls += 1
+                tally.latencies.append(finished - started)
 
-    workers = range(spec.in_flight)
-    warm_until = time.perf_counter() + spec.warmup_s
-    await asyncio.gather(*(worker(calls[i % len(calls)], warm_until) for i in workers))
-    recording = True
-    start = time.perf_counter()
-    stop_at = start + spec.duration_s / spec.rounds
-    await asyncio.gather(*(worker(calls[i % len(calls)], stop_at) for i in workers))
-    tally.elapsed_s += time.perf_counter() - start
+    await asyncio.gather(*(worker(calls[i % len(calls)]) for i in range(spec.in_flight)))
+    tally.elapsed_s += stop_at - record_from
 
 
 def run(spec: Spec) -> list[dict]:
@@ -246,7 +248,7 @@ def expected_seconds(spec: Spec) -> float:
     arms = len(spec.arms)
     if spec.mode == "sequential":
         return arms * (spec.calls + spec.warmup_calls) * 0.0005 + 0.3
-    return arms * (spec.duration_s + spec.rounds * spec.warmup_s) + 0.3
+    return arms * (spec.duration_s + spec.warmup_s + spec.rounds * PIPELINE_FILL_S) + 0.3
 
 
 def main() -> None:
