@@ -7,6 +7,11 @@ from pathlib import Path
 
 import pytest
 from harness import ServerProcess
+from hypothesis import HealthCheck, settings
+
+# The machines are shared and noisy: a property test must fail on a wrong answer, never on a slow example.
+settings.register_profile("verdict", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("verdict")
 
 
 @pytest.fixture(scope="session")
