@@ -334,3 +334,91 @@ def test_cli_puts_evaluates_and_lists(server: ServerProcess, tmp_path: Path) -> 
     assert "tests.cli.gate" in listed.stdout
     missing = server.cli("eval", "no.such.rules", "--facts", "{}")
     assert missing.returncode == 1 and "no.such.rules" in missing.stderr
+
+
+POLICIES = textwrap.dedent(
+    """\
+    kind: RuleSet
+    name: tests.policy.{policy}
+    hit_policy: {policy}
+    default: none
+    rules:
+      - id: low
+        priority: 1
+        when: n > 0
+        then: low
+      - id: high
+        priority: 10
+        when: n > 5
+        then: high
+      - id: disabled
+        enabled: false
+        when: n > -100
+        then: never
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("policy", "n", "result", "matched"),
+    [
+        ("first", 7, "low", ["low"]),
+        ("priority", 7, "high", ["high"]),
+        ("priority", 3, "low", ["low"]),
+        ("collect", 7, ["low", "high"], ["low", "high"]),
+        ("collect", -1, "none", []),
+        ("unique", 3, "low", ["low"]),
+        ("first", -1, "none", []),
+    ],
+)
+def test_every_hit_policy_through_the_server(calls: Calls, policy: str, n: int, result, matched: list[str]) -> None:
+    calls.put(POLICIES.format(policy=policy))
+    answer = calls.evaluate(f"tests.policy.{policy}", {"n": n})
+    plain = answer.result.string_value or [v.string_value for v in answer.result.list_value.values]
+    assert (plain, list(answer.matched_rules)) == (result, matched)
+
+
+def test_unique_with_two_matches_is_a_failure_naming_both(calls: Calls) -> None:
+    calls.put(POLICIES.format(policy="unique"))
+    answer = calls.evaluate("tests.policy.unique", {"n": 7})
+    assert answer.degraded and answer.result.string_value == "none"
+    assert answer.error.code == "UNIQUE_VIOLATION"
+    assert "low" in answer.error.message and "high" in answer.error.message
+
+
+def test_a_broken_new_version_is_refused_and_the_old_one_keeps_serving(calls: Calls) -> None:
+    name = "tests.gate.keep"
+    calls.put(GATE.format(name=name, minimum="2.0.0"))
+    broken = GATE.format(name=name, minimum="2.0.0").replace(">= 0", ">= ")
+    with pytest.raises(grpc.RpcError) as raised:
+        calls.put(broken, expected_version=1)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "line 7" in raised.value.details().lower() or "7:" in raised.value.details()
+    answer = calls.evaluate(name, {"appVersion": "2.1.0"})
+    assert (answer.version, _allow(answer)) == (1, True)
+
+
+def test_a_restart_keeps_every_version(start_server, tmp_path: Path) -> None:
+    data_dir = tmp_path / "kept"
+    first = start_server(data_dir=data_dir)
+    writer = Calls(first)
+    try:
+        for minimum in ("1.0.0", "2.0.0", "3.0.0"):
+            writer.put(GATE.format(name="tests.kept", minimum=minimum), author="ops")
+    finally:
+        writer.close()
+    assert first.stop() == 0
+    second = start_server(data_dir=data_dir)
+    reader = Calls(second)
+    try:
+        history = reader.admin(
+            "ListVersions", admin_pb2.ListVersionsRequest(kind="RuleSet", name="tests.kept")
+        ).documents
+        assert [(d.version, d.author) for d in history] == [(3, "ops"), (2, "ops"), (1, "ops")]
+        assert [GATE.format(name="tests.kept", minimum=m) for m in ("3.0.0", "2.0.0", "1.0.0")] == [
+            d.content for d in history
+        ]
+        assert reader.evaluate("tests.kept", {"appVersion": "2.5.0"}).version == 3
+        assert second.token == first.token  # the admin token survives a restart too
+    finally:
+        reader.close()
