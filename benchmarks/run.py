@@ -43,7 +43,6 @@ REPO = BENCH_DIR.parent
 EVALUATE = "/verdict.v1.DecisionService/Evaluate"
 EVALUATE_BATCH = "/verdict.v1.DecisionService/EvaluateBatch"
 ROUTE = "/verdict.v1.DecisionService/Route"
-PUT_SAMPLE = 100  # PutDocument calls timed one at a time
 PEER_SCRIPTS = ("bench_ql.py", "bench_routing.py", "bench_facts.py")  # in-process comparisons, owned elsewhere
 
 
@@ -57,7 +56,8 @@ class Budget:
     warmup_s: float  # per server, before its first round
     rounds: int  # the floor and Verdict alternate this many times within one measurement
     in_flight: tuple[int, ...]
-    small_bulk: int  # rule sets for start-to-SERVING, compile time, hot reload and RSS (more than PUT_SAMPLE)
+    small_bulk: int  # rule sets for start-to-SERVING, hot reload and RSS
+    samples: int  # of those, how many are compiled in-process, and how many PutDocument calls are timed
     large_bulk: int  # rule sets for RSS and start time (0: skipped)
     route_tables: int
     reload_load_s: float  # how long the load runs around a hot reload
@@ -65,8 +65,8 @@ class Budget:
 
 
 # --quick skips the second memory point (10,000 rule sets): starting a server on them takes most of a minute.
-QUICK = Budget(600, 100, 0.6, 0.2, 6, (1, 16, 64), 1_000, 0, 10_000, 4.0, True)
-FULL = Budget(20_000, 500, 6.0, 0.5, 12, (1, 16, 64), 1_000, 10_000, 10_000, 8.0, False)
+QUICK = Budget(500, 100, 0.5, 0.2, 6, (1, 16, 64), 1_000, 30, 0, 10_000, 4.0, True)
+FULL = Budget(20_000, 500, 6.0, 0.5, 12, (1, 16, 64), 1_000, 1_000, 10_000, 10_000, 8.0, False)
 
 
 @dataclass(frozen=True)
@@ -312,18 +312,18 @@ def cold_section(budget: Budget, work: Path, results: dict) -> None:
     cold.setdefault("start_to_serving_s", {})
     data = work / "bulk"
     small = [documents.bulk_rule_set(n) for n in range(budget.small_bulk)]
-    cold["compile_ms"] = compile_times(small)
+    cold["compile_ms"] = compile_times(small[: budget.samples])
     prefill(data, small, f"{len(small):,} rule sets")
     with servers.start_verdict(data, progress=f"start verdict with {budget.small_bulk:,} rule sets") as verdict:
         cold["start_to_serving_s"][f"{budget.small_bulk:,} rule sets"] = verdict.serving_after_s
         cold.setdefault("start_cpu_s", {})[f"{budget.small_bulk:,} rule sets"] = verdict.serving_cpu_s
         results["rss_kib"][f"{budget.small_bulk:,} rule sets"] = verdict.rss_kib()
         cold["hot_reload"] = hot_reload(verdict, budget)
-        writes = [documents.bulk_rule_set(n) for n in range(budget.small_bulk, budget.small_bulk + PUT_SAMPLE)]
+        writes = [documents.bulk_rule_set(n) for n in range(budget.small_bulk, budget.small_bulk + budget.samples)]
         cold["put_document_ms"] = summary_ms(put_documents(verdict, writes, "PutDocument one at a time", threads=1))
-    if budget.large_bulk <= budget.small_bulk + PUT_SAMPLE:
+    if budget.large_bulk <= budget.small_bulk + budget.samples:
         return
-    large = [documents.bulk_rule_set(n) for n in range(budget.small_bulk + PUT_SAMPLE, budget.large_bulk)]
+    large = [documents.bulk_rule_set(n) for n in range(budget.small_bulk + budget.samples, budget.large_bulk)]
     prefill(data, large, f"{budget.large_bulk:,} rule sets")
     with servers.start_verdict(data, progress=f"start verdict with {budget.large_bulk:,} rule sets") as verdict:
         cold["start_to_serving_s"][f"{budget.large_bulk:,} rule sets"] = verdict.serving_after_s
