@@ -205,7 +205,7 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 def test_steady_load_with_a_reload_every_second(tmp_path: Path) -> None:
     # A large concurrency limit: a scheduling hiccup of the shared machine must not turn into load shedding here.
-    with ServerProcess(tmp_path / "data", "--max-concurrent-rpcs", "1000") as process:
+    with ServerProcess(tmp_path / "data", "--max-concurrent-rpcs", "2500") as process:
         admin = Admin(process)
         admin.put(_gate("2.0.0"), author="soak")
         admin.close()
