@@ -134,6 +134,9 @@ def rule_set(name: str, body: str) -> str:
 # the server process from outside ---------------------------------------------------------------------------------------
 
 
+SERVING = health_pb2.HealthCheckResponse.SERVING
+
+
 def health_status(process: ServerProcess, service: str = "") -> int:
     with process.channel() as channel:
         stub = health_pb2_grpc.HealthStub(channel)
@@ -142,9 +145,6 @@ def health_status(process: ServerProcess, service: str = "") -> int:
 
 def is_serving(process: ServerProcess) -> bool:
     return process.proc is not None and process.proc.poll() is None and health_status(process) == SERVING
-
-
-SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 def proc_status_kib(pid: int, field: str) -> int:
