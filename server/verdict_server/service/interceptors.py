@@ -48,7 +48,7 @@ class ServingInterceptor(grpc.ServerInterceptor):
         )
 
     def _observed(self, method: str, behaviour: Callable[[Any, grpc.ServicerContext], Any]):  # noqa: ANN202
-        rpcs, latency, worker = self._metrics.rpcs, self._metrics.rpc_latency, self._worker
+        metrics, worker = self._metrics, self._worker
 
         def observed(request: Any, context: grpc.ServicerContext) -> Any:
             start = time.perf_counter()
@@ -63,8 +63,8 @@ class ServingInterceptor(grpc.ServerInterceptor):
                 raise
             finally:
                 code = _code_name(context.code()) or ("UNKNOWN" if failed else "OK")
-                rpcs.labels(method, code).inc()
-                latency.labels(method, code).observe(time.perf_counter() - start)
+                metrics.child(metrics.rpcs, method, code).inc()
+                metrics.child(metrics.rpc_latency, method, code).observe(time.perf_counter() - start)
 
         return observed
 

@@ -28,12 +28,13 @@ class ServingObserver(Observer):
         self._log = decision_log
 
     def decided(self, rule_set: Any, decision: Any, facts: Struct, decision_id: str) -> None:
-        if self._metrics is not None:
+        metrics = self._metrics
+        if metrics is not None:
             version = str(rule_set.version)
             for rule in decision.matched_rules or (NO_MATCH,):
-                self._metrics.decisions.labels(rule_set.name, version, rule).inc()
+                metrics.child(metrics.decisions, rule_set.name, version, rule).inc()
             if decision.degraded:
-                self._metrics.degraded.labels(rule_set.name).inc()
+                metrics.child(metrics.degraded, rule_set.name).inc()
         if self._log is not None and self._log.sampled():
             self._log.write(
                 {
@@ -51,11 +52,12 @@ class ServingObserver(Observer):
             )
 
     def routed(self, request: Any, outcome: Any, decision_id: str) -> None:
-        if self._metrics is not None:
+        metrics = self._metrics
+        if metrics is not None:
             for d in outcome.destinations:
-                self._metrics.destinations.labels(d.table, d.system).inc()
+                metrics.child(metrics.destinations, d.table, d.system).inc()
             for s in outcome.skipped:
-                self._metrics.skips.labels(s.table, s.system, s.reason).inc()
+                metrics.child(metrics.skips, s.table, s.system, s.reason).inc()
         if self._log is not None and self._log.sampled():
             self._log.write(
                 {
