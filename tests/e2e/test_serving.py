@@ -40,7 +40,7 @@ def _free_port() -> int:
 
 
 def _worker_of(call: grpc.Call) -> str:
-    return dict(call.initial_metadata())["verdict-worker"]
+    return dict(call.trailing_metadata())["verdict-worker"]
 
 
 # limits ------------------------------------------------------------------------------------------------------------
