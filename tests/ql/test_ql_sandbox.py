@@ -154,7 +154,7 @@ def generated(name: str) -> bool:
 )
 def test_generated_code_uses_only_compiler_names(source: str) -> None:
     program = ql.Engine(stdlib=True).compile(source)
-    module = program._codes[(True, False)][1].module
+    module = program._compile_result(True, False).module
     for node in ast.walk(module):
         if isinstance(node, ast.Name):
             assert generated(node.id), node.id

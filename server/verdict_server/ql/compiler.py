@@ -69,7 +69,7 @@ class PyFunction:
 
 @dataclass
 class CompileResult:
-    module: ast.Module
+    module: ast.Module | None  # None once compiled: the engine keeps only the code object
     free_variables: frozenset[str]
     defined_functions: tuple[str, ...]
     constants: dict[str, Any]  # python global name -> value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 import types
 from collections.abc import Callable, Mapping
@@ -152,6 +153,18 @@ class Program:
         cached = self._codes.get((short_circuit, precise))
         if cached is not None:
             return cached
+        result = self._compile_result(short_circuit, precise)
+        try:
+            code = compile(result.module, FILENAME, "exec", dont_inherit=True, optimize=0)
+        except (RecursionError, MemoryError, SyntaxError, ValueError) as exc:
+            raise QLSyntaxError(f"script too complex to compile ({type(exc).__name__})", line=1, column=1) from None
+        # The Python AST is two thirds of a compiled program's memory and is never read again once compiled.
+        result = dataclasses.replace(result, module=None)
+        self._codes[(short_circuit, precise)] = (code, result)
+        return code, result
+
+    def _compile_result(self, short_circuit: bool, precise: bool) -> CompileResult:
+        """The generated Python module for these options (tests inspect it; _code compiles and keeps only code)."""
         compiler = Compiler(
             self.source,
             constants=self._constants,
@@ -165,14 +178,11 @@ class Program:
             float_arithmetic=not precise,
         )
         try:
-            result = compiler.compile_program(self._tree)
-            code = compile(result.module, FILENAME, "exec", dont_inherit=True, optimize=0)
+            return compiler.compile_program(self._tree)
         except QLError:
             raise
         except (RecursionError, MemoryError, SyntaxError, ValueError) as exc:
             raise QLSyntaxError(f"script too complex to compile ({type(exc).__name__})", line=1, column=1) from None
-        self._codes[(short_circuit, precise)] = (code, result)
-        return code, result
 
     def _variant(self, precise: bool, avoid_null_pointer: bool, short_circuit: bool) -> Callable[..., Any]:
         key = (precise, avoid_null_pointer, short_circuit)
