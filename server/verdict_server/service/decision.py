@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 10_000
 MAX_TOPIC_LENGTH = 1024
 ADHOC_TIMEOUT_MS = 50
+MAX_EXPRESSION_CHARS = 64 * 1024  # compiling is not budgeted like running: keep what one call can ask for small
 
 
 class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
@@ -149,6 +150,11 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
             )
         if request.rule_set:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "give either rule_set or expression, not both")
+        if len(request.expression) > MAX_EXPRESSION_CHARS:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"expression: at most {MAX_EXPRESSION_CHARS} characters, got {len(request.expression)}",
+            )
         try:
             program = self._engine.compile(request.expression)
         except ql.QLError as err:
