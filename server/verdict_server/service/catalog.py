@@ -49,12 +49,6 @@ class Snapshot:
     route_index: RouteIndex
     load_errors: tuple[LoadError, ...] = ()
 
-    def version_of(self, kind: str, name: str) -> int:
-        if kind == RULE_SET:
-            found = self.rule_sets.get(name)
-            return found.version if found else 0
-        return next((t.version for t in self.route_tables if t.name == name), 0)
-
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
