@@ -18,6 +18,7 @@ import random
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from google.protobuf.struct_pb2 import Struct
 from harness import ROOT, ServerProcess
 from reliability.reliability_support import Admin, proc_status_kib, rule_set
 
+from verdict.client import DEFAULT_RETRIES, channel_options_for
 from verdict.v1 import admin_pb2, decision_pb2, decision_pb2_grpc
 
 pytestmark = [
@@ -44,6 +46,7 @@ RSS_SAMPLE_S = 5.0
 WARM_UP_S = min(60.0, MINUTES * 60 / 3)
 RSS_GROWTH_BOUND_MIB = 16
 CALL_TIMEOUT_S = 10.0
+REFUSED_STREAM = "RST_STREAM with error code 7"  # HTTP/2: the server did not process the call at all
 GATE = "soak.gate"
 
 
@@ -100,6 +103,7 @@ class _Stats:
     rss: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, KiB)
     reloads: int = 0
     reload_failures: list[str] = field(default_factory=list)
+    reload_retries: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
     max_lag_s: float = 0.0
@@ -157,16 +161,34 @@ def _reload_every_second(process: ServerProcess, stats: _Stats, stop: threading.
         while not stop.wait(1.0):
             tick += 1
             try:
-                if tick % 2:
-                    admin.put(_gate(f"2.{tick % 13}.0"), author="soak")
-                else:
-                    request = admin_pb2.SetSelectionRequest(table="order-events", system="crm", selected=tick % 4 == 0)
-                    admin.stub.SetSelection(request, timeout=CALL_TIMEOUT_S, metadata=admin.metadata)
+                _with_refusals_retried(lambda tick=tick: _reload(admin, tick), stats)
                 stats.reloads += 1
             except grpc.RpcError as err:
                 stats.reload_failures.append(f"{err.code().name}: {err.details()}")
     finally:
         admin.close()
+
+
+def _reload(admin: Admin, tick: int) -> None:
+    if tick % 2:
+        admin.put(_gate(f"2.{tick % 13}.0"), author="soak")
+    else:
+        request = admin_pb2.SetSelectionRequest(table="order-events", system="crm", selected=tick % 4 == 0)
+        admin.stub.SetSelection(request, timeout=CALL_TIMEOUT_S, metadata=admin.metadata)
+
+
+def _with_refusals_retried(write: Callable[[], None], stats: _Stats) -> None:
+    """A write the server refused unseen (REFUSED_STREAM, while a neighbour starves the machine) is sent again, as
+    the SDK does for idempotent calls; writes are not retried on anything else."""
+    for attempt in range(DEFAULT_RETRIES + 1):
+        try:
+            return write()
+        except grpc.RpcError as err:
+            refused = err.code() == grpc.StatusCode.UNAVAILABLE and REFUSED_STREAM in (err.details() or "")
+            if not refused or attempt == DEFAULT_RETRIES:
+                raise
+            stats.reload_retries += 1
+            time.sleep(0.1 * 2**attempt)
 
 
 def _sample_rss(pid: int, stats: _Stats, stop: threading.Event) -> None:
@@ -217,12 +239,15 @@ def test_steady_load_with_a_reload_every_second(tmp_path: Path) -> None:
         admin = Admin(process)
         admin.put(_gate("2.0.0"), author="soak")
         admin.close()
-        channels = [process.channel() for _ in range(CHANNELS)]
+        # Callers use the SDK, whose channels retry an idempotent call the server refused unseen (UNAVAILABLE).
+        options = channel_options_for(DEFAULT_RETRIES, ())
+        channels = [grpc.insecure_channel(process.target, options=options) for _ in range(CHANNELS)]
         stubs = [decision_pb2_grpc.DecisionServiceStub(channel) for channel in channels]
         mix = _requests(random.Random(8))
         maximum = _measure_max_throughput(stubs, mix)
         rate = LOAD_FRACTION * maximum
 
+        load_at_start = os.getloadavg()
         stats = _Stats(started=time.monotonic())
         stop = threading.Event()
         helpers = [
@@ -256,6 +281,9 @@ def test_steady_load_with_a_reload_every_second(tmp_path: Path) -> None:
         "failures_sample": stats.failures[:10],
         "reloads": stats.reloads,
         "reload_failures": stats.reload_failures,
+        "reload_retries_after_refused_stream": stats.reload_retries,
+        "load_average_at_start": [round(load, 2) for load in load_at_start],
+        "load_average_at_end": [round(load, 2) for load in os.getloadavg()],
         "max_in_flight": stats.max_in_flight,
         "max_send_lag_ms": round(stats.max_lag_s * 1000, 1),
         "per_minute": [
