@@ -322,6 +322,10 @@ def test_metrics_count_the_calls_made(start_server) -> None:
             stub.Evaluate(decision_pb2.EvaluateRequest(rule_set="pharmacist.otc_block", facts=facts), timeout=10)
         with pytest.raises(grpc.RpcError):
             stub.Evaluate(decision_pb2.EvaluateRequest(rule_set="missing"), timeout=10)
+        unmatched = Struct()
+        unmatched.update({"scene": "MEDICAL", "role": "DOCTOR"})
+        batch = decision_pb2.EvaluateBatchRequest(rule_set="pharmacist.otc_block", facts=[facts, unmatched, facts])
+        stub.EvaluateBatch(batch, timeout=10)
     samples = _metrics(process)
     assert samples[("verdict_rpc_requests_total", (("code", "OK"), ("method", "Evaluate")))] == 5
     assert samples[("verdict_rpc_requests_total", (("code", "NOT_FOUND"), ("method", "Evaluate")))] == 1
@@ -333,7 +337,13 @@ def test_metrics_count_the_calls_made(start_server) -> None:
         and ("rule", "block-otc") in labels
         and ("rule_set", "pharmacist.otc_block") in labels
     ]
-    assert decided == [5]
+    assert decided == [5 + 2]  # a batch counts each of its decisions
+    defaulted = [
+        value
+        for (name, labels), value in samples.items()
+        if name == "verdict_decisions_total" and ("rule", "(default)") in labels
+    ]
+    assert defaulted == [1]
     assert samples[("verdict_documents_loaded", (("kind", "RuleSet"),))] >= 1
 
 
@@ -359,8 +369,11 @@ def test_the_decision_log_masks_fields_and_carries_decision_ids(start_server, tm
                     decision_pb2.EvaluateRequest(rule_set="pharmacist.otc_block", facts=facts), timeout=10
                 ).decision_id
             )
+        batch = decision_pb2.EvaluateBatchRequest(rule_set="pharmacist.otc_block", facts=[facts, facts])
+        ids.extend(result.decision_id for result in stub.EvaluateBatch(batch, timeout=10).results)
     process.stop()
     entries = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert len(set(ids)) == 5
     assert [entry["decision_id"] for entry in entries] == ids
     text = log_path.read_text()
     assert "pin-1" not in text and "13800000000" not in text

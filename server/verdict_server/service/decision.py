@@ -77,10 +77,11 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         batch = [self._facts(facts, names, context, index) for index, facts in enumerate(request.facts)]
         decisions = self._decide_many(rule_set, batch, request.explain, context)
         response = decision_pb2.EvaluateBatchResponse()
-        for decision, facts in zip(decisions, request.facts, strict=True):
-            item = response.results.add(rule_set=rule_set.name, version=rule_set.version, decision_id=self._ids.next())
+        ids = [self._ids.next() for _ in decisions]
+        for decision, decision_id in zip(decisions, ids, strict=True):
+            item = response.results.add(rule_set=rule_set.name, version=rule_set.version, decision_id=decision_id)
             self._fill(item, decision, context)
-            self._observer.decided(rule_set, decision, facts, item.decision_id)
+        self._observer.decided_many(rule_set, decisions, request.facts, ids)
         return response
 
     def _find_rule_set(self, name: str, version: int, context: grpc.ServicerContext):
