@@ -229,7 +229,7 @@ class Compiler:
         prologue.extend(self.null_locals(self.func))
         if self.global_writes:
             prologue.append(ast.Assign([_name("_S", True)], ast.Dict([], [])))
-        if any(isinstance(node, ast.Name) and node.id == "_r" for stmt in body for node in ast.walk(stmt)):
+        if _mentions_name(body, "_r"):
             prologue.append(ast.Assign([_name("_r", True)], _const(None)))
         if self.mutates:
             for pyname in self.constant_names.values():
@@ -1168,6 +1168,25 @@ def _locate_all(module: ast.Module) -> None:
                 for item in value:
                     if isinstance(item, ast.AST):
                         push((item, line, column))
+
+
+def _mentions_name(statements: list[ast.stmt], name: str) -> bool:
+    """Whether any node under statements is the Python name `name` (a fast ast.walk, see _locate_all)."""
+    stack: list[ast.AST] = list(statements)
+    pop, push = stack.pop, stack.append
+    while stack:
+        node = pop()
+        if type(node) is ast.Name and node.id == name:
+            return True
+        for attribute in node._fields:
+            value = getattr(node, attribute, None)
+            if isinstance(value, ast.AST):
+                push(value)
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        push(item)
+    return False
 
 
 def _collect_writes(program: n.Program) -> tuple[set[str], bool]:
