@@ -235,3 +235,29 @@ def test_cache_is_bounded_and_skips_programs_bound_to_a_documents_mappings() -> 
     engine.compile("2")
     engine.compile("3")
     assert engine.cache_info() == {"size": 2, "maxsize": 2, "hits": 1, "misses": 3}
+
+
+def test_a_script_that_never_names_the_documents_mappings_shares_the_cached_program() -> None:
+    engine = ql.Engine(stdlib=True)
+    shared = engine.compile("role == 'PHARMACIST'")
+    # Two documents' constants and functions it never mentions: the same program, not a copy per document.
+    assert engine.compile("role == 'PHARMACIST'", constants={"limit": 1}) is shared
+    assert engine.compile("role == 'PHARMACIST'", functions={"isOtc": lambda cat: True}) is shared
+    assert engine.cache_info()["hits"] == 2
+
+
+@pytest.mark.parametrize(
+    ("source", "context", "expected"),
+    [
+        ("amount > limit", {"amount": 5}, True),  # reads a constant
+        ('"over ${limit}"', {}, "over 3"),  # inside a template
+        ("limit == null", {"limit": 99}, False),  # the constant, not the fact of the same name
+        ("max(1, 2)", {}, "document max"),  # a document function shadowing the standard library's
+    ],
+)
+def test_a_script_that_names_them_is_compiled_with_them(source: str, context: dict, expected: object) -> None:
+    engine = ql.Engine(stdlib=True)
+    unbound = engine.compile(source)
+    bound = engine.compile(source, constants={"limit": 3}, functions={"max": lambda *_: "document max"})
+    assert bound is not unbound
+    assert bound.run(context) == expected

@@ -14,6 +14,7 @@ import cachetools
 from . import errors, runtime, stdlib
 from .compiler import FILENAME, MODE_DEFINE, MODE_RUN, Compiler, CompileResult
 from .errors import QLError, QLRuntimeError, QLSyntaxError
+from .nodes import strings_in
 from .parser import parse
 
 INTERPOLATION_MODES = ("script", "variable", "disable")
@@ -60,19 +61,31 @@ class Engine:
             raise ValueError(f"interpolation must be one of {INTERPOLATION_MODES}, not {interpolation!r}")
         if not isinstance(source, str):
             raise QLSyntaxError("a script must be a string", line=1, column=1)
+        key = (source, strict_newlines, interpolation)
         if functions or constants:
+            tree = _parse(source, strict_newlines, interpolation)
+            if strings_in(tree).isdisjoint({*(functions or ()), *(constants or ())}):
+                # The script never names the document's functions or constants, so it compiles exactly as it would
+                # without them: share the cached program. Rule sets written from one template share most rules,
+                # and start-up compiles each such rule once instead of once per document.
+                return self._cached(key, tree)
             # Bound to one document's own functions and constants: the caller keeps the program for as long as that
             # document version lives. Caching it would only pile up entries no later compile can hit (every reload
             # brings new mappings), so it is compiled directly.
-            return Program(self, source, strict_newlines, interpolation, dict(functions or {}), dict(constants or {}))
-        key = (source, strict_newlines, interpolation)
+            return Program(
+                self, source, strict_newlines, interpolation, dict(functions or {}), dict(constants or {}), tree
+            )
+        return self._cached(key, None)
+
+    def _cached(self, key: tuple[str, bool, str], tree: Any) -> Program:
         with self._lock:
             program = self._cache.get(key)
             if program is not None:
                 self._hits += 1
                 return program
             self._misses += 1
-        program = Program(self, source, strict_newlines, interpolation, {}, {})
+        source, strict_newlines, interpolation = key
+        program = Program(self, source, strict_newlines, interpolation, {}, {}, tree)
         with self._lock:
             self._cache[key] = program
         return program
@@ -123,6 +136,7 @@ class Program:
         interpolation: str,
         functions: dict[str, Callable[..., Any]],
         constants: dict[str, Any],
+        tree: Any = None,  # the parsed source, when the engine has parsed it already
     ) -> None:
         self.source = source
         self._engine = engine
@@ -130,7 +144,7 @@ class Program:
         self._methods = dict(engine._methods)
         self._constants = constants
         self._max_steps = engine.max_steps
-        self._tree = _parse(source, strict_newlines, interpolation)
+        self._tree = tree if tree is not None else _parse(source, strict_newlines, interpolation)
         self._codes: dict[tuple[bool, bool], tuple[types.CodeType, CompileResult]] = {}
         self._variants: dict[tuple[bool, bool, bool], Callable[..., Any]] = {}
         self._lock = threading.Lock()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, is_dataclass
 from typing import Any
 
 
@@ -312,3 +312,19 @@ def _collect(value: Any, out: list[Any]) -> None:
     elif isinstance(value, list | tuple):
         for item in value:
             _collect(item, out)
+
+
+def strings_in(tree: Any) -> set[str]:
+    """Every str held anywhere in a tree: each name it mentions, plus keys and literal text. A superset is all that
+    deciding "this script never mentions that name" needs."""
+    found: set[str] = set()
+    stack = [tree]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            found.add(value)
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+        elif is_dataclass(value) and not isinstance(value, type):
+            stack.extend(vars(value).values())
+    return found
