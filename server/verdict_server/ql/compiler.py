@@ -1144,10 +1144,7 @@ def _arguments(names: list[str], defaults: bool) -> ast.arguments:
 
 
 def _locate_all(module: ast.Module) -> None:
-    """Give every node a position: children without one inherit their parent's (like ast.fix_missing_locations).
-
-    Walks `_fields` directly rather than through ast.iter_child_nodes: this runs over every node of every compiled
-    program, and the two nested generators of iter_child_nodes made it a quarter of compiling a rule set."""
+    """Give every node a position: children without one inherit their parent's (like ast.fix_missing_locations)."""
     stack: list[tuple[ast.AST, int, int]] = [(module, 1, 0)]
     pop, push = stack.pop, stack.append
     while stack:
@@ -1160,33 +1157,34 @@ def _locate_all(module: ast.Module) -> None:
                 line, column = node.lineno, node.col_offset  # type: ignore[attr-defined]
                 if getattr(node, "end_lineno", None) is None:
                     node.end_lineno, node.end_col_offset = line, column + 1  # type: ignore[attr-defined]
-        for name in node._fields:
-            value = getattr(node, name, None)
-            if isinstance(value, ast.AST):
-                push((value, line, column))
-            elif isinstance(value, list):
-                for item in value:
-                    if isinstance(item, ast.AST):
-                        push((item, line, column))
+        for child in _child_nodes(node):
+            push((child, line, column))
 
 
 def _mentions_name(statements: list[ast.stmt], name: str) -> bool:
-    """Whether any node under statements is the Python name `name` (a fast ast.walk, see _locate_all)."""
+    """Whether any node under statements is the Python name `name`."""
     stack: list[ast.AST] = list(statements)
-    pop, push = stack.pop, stack.append
     while stack:
-        node = pop()
+        node = stack.pop()
         if type(node) is ast.Name and node.id == name:
             return True
-        for attribute in node._fields:
-            value = getattr(node, attribute, None)
-            if isinstance(value, ast.AST):
-                push(value)
-            elif isinstance(value, list):
-                for item in value:
-                    if isinstance(item, ast.AST):
-                        push(item)
+        stack.extend(_child_nodes(node))
     return False
+
+
+def _child_nodes(node: ast.AST) -> list[ast.AST]:
+    """ast.iter_child_nodes as a list: every node of every compiled program passes through here, and the two nested
+    generators of iter_child_nodes made the walks over them a quarter of compiling a rule set."""
+    children: list[ast.AST] = []
+    for attribute in node._fields:
+        value = getattr(node, attribute, None)
+        if isinstance(value, ast.AST):
+            children.append(value)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, ast.AST):
+                    children.append(item)
+    return children
 
 
 def _collect_writes(program: n.Program) -> tuple[set[str], bool]:
