@@ -35,6 +35,7 @@ _BINARY_HELPERS = {
     "==": "_eq", "!=": "_ne", "in": "_in", "not_in": "_not_in", "like": "_like", "not_like": "_not_like",
 }  # fmt: skip
 _EXACT_DOUBLE_INTEGERS = 2**53
+_MAX_DOUBLE = 1.7976931348623157e308
 _PY_ARITHMETIC = {"+": ast.Add, "-": ast.Sub, "*": ast.Mult}
 _BOOLEAN_OPS = frozenset({"==", "!=", "<", "<=", ">", ">=", "in", "not_in", "like", "not_like"})
 
@@ -802,8 +803,12 @@ class Compiler:
             _call("_type", ast.NamedExpr(_name(b, True), right)), [ast.In()], [_name("_fast_numbers")]
         )
         test = ast.BinOp(left_is_float, ast.BitAnd(), right_is_number)
-        fast = ast.BinOp(_name(a), _PY_ARITHMETIC[node.op](), _name(b))
-        return _at(node, ast.IfExp(test, fast, _call(_BINARY_HELPERS[node.op], _name(a), _name(b))))
+        slow = _call(_BINARY_HELPERS[node.op], _name(a), _name(b))
+        # Python raises OverflowError for `1.5 * 10**400`; the helper gives Infinity like QLExpress. Comparing with
+        # the largest double lets every finite float and every convertible int through.
+        in_range = ast.Compare(_const(-_MAX_DOUBLE), [ast.LtE(), ast.LtE()], [_name(b), _const(_MAX_DOUBLE)])
+        fast = ast.IfExp(in_range, ast.BinOp(_name(a), _PY_ARITHMETIC[node.op](), _name(b)), slow)
+        return _at(node, ast.IfExp(test, fast, slow))
 
     def equality(self, node: n.Binary) -> ast.expr | None:
         """`x == literal` as a plain Python comparison where Python and QL agree for every possible x."""
@@ -817,7 +822,9 @@ class Compiler:
         subject = self.expr(left)
         if value is None or isinstance(value, bool):
             op: ast.cmpop = ast.IsNot() if negate else ast.Is()
-        elif isinstance(value, str) or (isinstance(value, int) and value not in (0, 1)):
+        elif isinstance(value, str) or (
+            isinstance(value, int) and value not in (0, 1) and abs(value) < _EXACT_DOUBLE_INTEGERS
+        ):
             # No bool equals such a value in Python either, and numbers compare by value like Java.
             op = ast.NotEq() if negate else ast.Eq()
         else:
@@ -831,14 +838,24 @@ class Compiler:
             isinstance(literal, n.Literal)
             and isinstance(literal.value, int | float)
             and not isinstance(literal.value, bool)
-            and abs(literal.value) <= _EXACT_DOUBLE_INTEGERS
+            and abs(literal.value) < _EXACT_DOUBLE_INTEGERS
         ):
             # Python compares int with float exactly and Java through double; for a literal this small (and an int
-            # or float subject) both agree.
+            # or float subject) both agree, but for Double.compare's two special cases: NaN is above everything
+            # (so `x > 1` is `not x <= 1`), and -0.0 is below 0.0 (so a zero literal takes the fast path for ints
+            # only).
             bound, temp = self.hold(left)
-            fast = ast.Compare(_name(temp), [_PY_COMPARE[node.op]()], [right])
+            fast: ast.expr
+            if node.op in (">", ">="):
+                negated = ast.LtE() if node.op == ">" else ast.Lt()
+                fast = ast.UnaryOp(ast.Not(), ast.Compare(_name(temp), [negated], [right]))
+            else:
+                fast = ast.Compare(_name(temp), [_PY_COMPARE[node.op]()], [right])
             subject_type = _call("_type", bound)
-            is_plain_number = ast.Compare(subject_type, [ast.In()], [_name("_fast_numbers")])
+            if literal.value == 0:
+                is_plain_number = ast.Compare(subject_type, [ast.Is()], [_name("_int")])
+            else:
+                is_plain_number = ast.Compare(subject_type, [ast.In()], [_name("_fast_numbers")])
             return _at(node, ast.IfExp(is_plain_number, fast, _call(helper, _name(temp), right)))
         return _at(node, _call(helper, left, right))
 
@@ -936,24 +953,27 @@ class Compiler:
 
     def expr_IncDec(self, node: n.IncDec) -> ast.expr:
         helper = "_add" if node.op == "++" else "_sub"
-        one = _const(1)
+        op, one = _const(node.op), _const(1)
         target = node.target
-        if node.prefix:
-            return self.expr(
-                n.Assign(node.line, node.column, node.op[0] + "=", target, n.Literal(node.line, node.column, 1))
-            )
         old = self.fresh()
+
+        def stepped(current: ast.expr) -> ast.expr:
+            """`current` ± 1, keeping the (checked) start value in `old` for a postfix result."""
+            checked = _call("_incdec_operand", op, current)
+            return _call(helper, checked if node.prefix else ast.NamedExpr(_name(old, True), checked), one)
+
+        if not isinstance(target, n.Name | n.Field | n.Index):  # `++1`: QLExpress computes the value, stores nothing
+            value = stepped(self.expr(target))
+            if node.prefix:
+                return _at(node, value)
+            return _at(node, ast.Subscript(ast.Tuple([value, _name(old)], ast.Load()), _const(1), ast.Load()))
         if isinstance(target, n.Name):
-            saved = ast.NamedExpr(_name(old, True), self.load_name(target))
-            store = self.store_name(target, _call(helper, _name(old), one))
+            store = self.store_name(target, stepped(self.load_name(target)))
         else:
-
-            def make_value(current: ast.expr) -> ast.expr:
-                return _call(helper, ast.NamedExpr(_name(old, True), current), one)
-
-            store = self.store_member(target, make_value)
-            return _at(node, ast.Subscript(ast.Tuple([store, _name(old)], ast.Load()), _const(1), ast.Load()))
-        return _at(node, ast.Subscript(ast.Tuple([saved, store], ast.Load()), _const(0), ast.Load()))
+            store = self.store_member(target, stepped)
+        if node.prefix:
+            return _at(node, store)
+        return _at(node, ast.Subscript(ast.Tuple([store, _name(old)], ast.Load()), _const(1), ast.Load()))
 
     def expr_Field(self, node: n.Field) -> ast.expr:
         if isinstance(node.obj, n.ClassRef):
@@ -986,8 +1006,8 @@ class Compiler:
         return _at(node, _call("_indexn", obj, self.expr(index)))
 
     def expr_Slice(self, node: n.Slice) -> ast.expr:
-        start = self.expr(node.start) if node.start is not None else _const(None)
-        stop = self.expr(node.stop) if node.stop is not None else _const(None)
+        start = self.expr(node.start) if node.start is not None else _name("_OPEN")
+        stop = self.expr(node.stop) if node.stop is not None else _name("_OPEN")
         return _at(node, _call("_slicen", self.expr(node.obj), start, stop))
 
     def expr_Call(self, node: n.Call) -> ast.expr:

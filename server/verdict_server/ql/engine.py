@@ -273,18 +273,7 @@ class Program:
             state.current = previous
 
     def _as_ql_error(self, exc: Exception) -> QLError:
-        if isinstance(exc, QLError):
-            error = exc
-        elif isinstance(exc, RecursionError):
-            error = QLRuntimeError(
-                "call depth limit exceeded (recursion too deep)", code=errors.EXECUTE_OPERATOR_EXCEPTION
-            )
-        elif isinstance(exc, OverflowError):  # a double operation with an int too large for a double
-            error = QLRuntimeError(f"numeric overflow: {exc}", code=errors.INVALID_ARITHMETIC)
-        elif isinstance(exc, MemoryError):
-            error = QLRuntimeError("out of memory", code=errors.EXECUTE_OPERATOR_EXCEPTION)
-        else:
-            error = QLRuntimeError(f"{type(exc).__name__}: {exc}", code=errors.BIZ_EXCEPTION)
+        error = runtime.as_ql_error(exc)
         position = locate(exc)
         if position is not None:
             error.with_position(position[0], position[1], self.source)
@@ -403,6 +392,8 @@ def _namespace(precise: bool, anp: bool, methods: Mapping[str, Callable[..., Any
         "_field_or_null": rt.field_or_null,
         "_indexn": rt.index_or_null if anp else rt.index,
         "_slicen": rt.slice_or_null if anp else rt.slice_,
+        "_OPEN": rt.OPEN_BOUND,
+        "_incdec_operand": rt.incdec_operand,
         "_spread_field": rt.spread_field,
         "_set_field": rt.set_field,
         "_set_index": rt.set_index,
