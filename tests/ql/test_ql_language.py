@@ -27,8 +27,8 @@ def error_of(source: str, context: dict | None = None, engine: ql.Engine = BARE,
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
-        ("s = 0; for (int i = 0; i < 5; i++) { if (i == 3) { continue } s += i }; s", 7),
-        ("s = 0; i = 0; while (true) { i++; if (i > 4) { break } s += i }; s", 10),
+        ("s = 0; for (int i = 0; i < 5; i++) { if (i == 3) { continue }; s += i }; s", 7),
+        ("s = 0; i = 0; while (true) { i++; if (i > 4) { break }; s += i }; s", 10),
         ("s = 0; for (x : [1, 2, 3]) { s = s + x }; s", 6),
         ("s = 0; for (int x : [1, 2.9]) { s = s + x }; s", 3),
         ("for (j = 0; j < 3; j++) { }; j", 3),

@@ -155,7 +155,7 @@ class Parser:
             if self.is_keyword("import"):
                 self.fail("Import statement is not at the beginning of the file")
             program.statements.append(self.parse_statement())
-            self.end_statement()
+            self.end_statement(program.statements[-1])
             self.skip_separators()
         return program
 
@@ -172,12 +172,13 @@ class Parser:
         while self.tok.kind == NEWLINE or self.is_op(";"):
             self.i += 1
 
-    def end_statement(self) -> None:
-        """A statement ends at `;`, a newline, `}` or the end; a block-bodied statement needs nothing more."""
+    def end_statement(self, statement: n.Node | None = None) -> None:
+        """A statement ends at `;`, a newline, `}` or the end; a loop or function with a block body needs nothing
+        more. An expression statement does, even an `if {...}` (QLExpress: `if (c) { 1 } 2` is a syntax error)."""
         if self.tok.kind in (NEWLINE, EOF) or self.is_op(";", "}"):
             return
         previous = self.tokens[self.i - 1]
-        if previous.kind == OP and previous.value == "}":
+        if previous.kind == OP and previous.value == "}" and not isinstance(statement, n.ExprStmt):
             return
         self.fail("expected end of statement")
 
@@ -327,7 +328,7 @@ class Parser:
             if self.tok.kind == EOF:
                 self.fail("expected '}'")
             statements.append(self.parse_statement())
-            self.end_statement()
+            self.end_statement(statements[-1])
             self.skip_separators()
         self.advance()
         self.leave()
@@ -589,9 +590,9 @@ class Parser:
                 expr = self.parse_index(expr)
             elif op == "(":  # QLExpress calls names and methods only: not `f(1)(2)`, `l[0](1)` or `(x -> x)(1)`
                 self.fail("only a function or a variable holding a lambda can be called")
-            elif op in ("++", "--"):
+            elif op in ("++", "--"):  # QLExpress: `primaryNoFix pathPart* suffixExpress?`, so the suffix ends it
                 self.advance()
-                expr = n.IncDec(tok.line, tok.column, op, False, expr)
+                return n.IncDec(tok.line, tok.column, op, False, expr)
             else:
                 return expr
             self.check_chain_depth(expr)
@@ -816,14 +817,14 @@ class Parser:
                     if self.tok.kind == EOF:
                         self.fail("expected '}'")
                     body.append(self.parse_statement())
-                    self.end_statement()
+                    self.end_statement(body[-1])
                     self.skip_separators()
             cases.append(n.SwitchCase(values, body, case_tok.line, case_tok.column))
             self.skip_separators()
         self.advance()
         return n.Switch(tok.line, tok.column, subject, cases, bool(arrow))
 
-    def parse_try(self) -> n.Try:
+    def parse_try(self) -> n.Try | n.Block:
         tok = self.advance()
         self.skip_newlines()
         body = self.parse_block()
@@ -849,8 +850,8 @@ class Parser:
             self.advance()
             self.skip_newlines()
             final = self.parse_block()
-        if not catches and final is None:
-            self.fail("a try needs a catch or a finally")
+        if not catches and final is None:  # QLExpress accepts `try { ... }` alone: it is the block
+            return body
         return n.Try(tok.line, tok.column, body, catches, final)
 
     def is_map_literal(self) -> bool:
@@ -929,6 +930,8 @@ class Parser:
     def parse_interpolation(self, part: Interpolation) -> n.Node:
         if self.interpolation == "variable":
             return n.Name(part.line, part.column, part.source.strip())
+        if not part.source.strip():
+            raise QLSyntaxError("empty ${} in a string", line=part.line, column=part.column, source=self.source)
         tokens = tokenize(part.source, strict_newlines=False, interpolation=self.interpolation)
         for token in tokens:
             if token.line == 1:
@@ -940,7 +943,7 @@ class Parser:
         inner.skip_separators()
         while inner.tok.kind != EOF:
             statements.append(inner.parse_statement())
-            inner.end_statement()
+            inner.end_statement(statements[-1])
             inner.skip_separators()
         if len(statements) == 1 and isinstance(statements[0], n.ExprStmt):
             return statements[0].expr

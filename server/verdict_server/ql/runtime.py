@@ -393,8 +393,8 @@ def mod(left: Any, right: Any) -> Any:
 
 
 def _decimal_remainder(a: Decimal, b: Decimal) -> Decimal:
-    if not b:
-        raise fail(errors.INVALID_ARITHMETIC, "Division by zero")
+    if not b:  # BigDecimal.remainder throws ArithmeticException, which QLExpress reports as a failed operator
+        raise fail(errors.EXECUTE_OPERATOR_EXCEPTION, "Division by zero")
     return _decimal_op(_DECIMAL.remainder, a, b)
 
 
