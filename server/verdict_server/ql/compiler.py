@@ -815,7 +815,7 @@ class Compiler:
         left, right = node.left, node.right
         if _is_scalar_literal(left) and not _is_scalar_literal(right):
             left, right = right, left
-        if not _is_scalar_literal(right):
+        if not _is_scalar_literal(right) or _is_scalar_literal(left):  # `1 is None` would be a SyntaxWarning
             return None
         value = right.value  # type: ignore[attr-defined]
         negate = node.op == "!="

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import dataclasses
 import threading
@@ -197,6 +198,13 @@ class Program:
             raise
         except (RecursionError, MemoryError, SyntaxError, ValueError) as exc:
             raise QLSyntaxError(f"script too complex to compile ({type(exc).__name__})", line=1, column=1) from None
+
+    def python_source(self, *, short_circuit: bool = True, precise: bool = False) -> str:
+        """The Python module this script compiles to, as source text: a debugging view for maintainers (the
+        compiled program keeps only code objects, so this compiles the script again)."""
+        module = self._compile_result(short_circuit, precise).module
+        assert module is not None
+        return ast.unparse(module)
 
     def _variant(self, precise: bool, avoid_null_pointer: bool, short_circuit: bool) -> Callable[..., Any]:
         key = (precise, avoid_null_pointer, short_circuit)
