@@ -35,7 +35,6 @@ _BINARY_HELPERS = {
     "==": "_eq", "!=": "_ne", "in": "_in", "not_in": "_not_in", "like": "_like", "not_like": "_not_like",
 }  # fmt: skip
 _EXACT_DOUBLE_INTEGERS = 2**53
-_MAX_DOUBLE = 1.7976931348623157e308
 _PY_ARITHMETIC = {"+": ast.Add, "-": ast.Sub, "*": ast.Mult}
 _BOOLEAN_OPS = frozenset({"==", "!=", "<", "<=", ">", ">=", "in", "not_in", "like", "not_like"})
 
@@ -796,19 +795,17 @@ class Compiler:
 
     def float_arithmetic_inline(self, node: n.Binary, left: ast.expr, right: ast.expr) -> ast.expr:
         """`price * qty` with a float on the left and an int or float on the right is double arithmetic, as in Python;
-        every other case goes to the helper. (`&` rather than `and`: both operands must be evaluated, in order.)"""
+        every other case goes to the helper. (`&` rather than `and`: both operands must be evaluated, in order.)
+        An int beyond the double range raises OverflowError here, which runtime.as_ql_error maps to the
+        INVALID_ARITHMETIC the helper raises for the same operands."""
         a, b = self.fresh(), self.fresh()
         left_is_float = ast.Compare(_call("_type", ast.NamedExpr(_name(a, True), left)), [ast.Is()], [_name("_float")])
         right_is_number = ast.Compare(
             _call("_type", ast.NamedExpr(_name(b, True), right)), [ast.In()], [_name("_fast_numbers")]
         )
         test = ast.BinOp(left_is_float, ast.BitAnd(), right_is_number)
-        slow = _call(_BINARY_HELPERS[node.op], _name(a), _name(b))
-        # Python raises OverflowError for `1.5 * 10**400`; the helper gives Infinity like QLExpress. Comparing with
-        # the largest double lets every finite float and every convertible int through.
-        in_range = ast.Compare(_const(-_MAX_DOUBLE), [ast.LtE(), ast.LtE()], [_name(b), _const(_MAX_DOUBLE)])
-        fast = ast.IfExp(in_range, ast.BinOp(_name(a), _PY_ARITHMETIC[node.op](), _name(b)), slow)
-        return _at(node, ast.IfExp(test, fast, slow))
+        fast = ast.BinOp(_name(a), _PY_ARITHMETIC[node.op](), _name(b))
+        return _at(node, ast.IfExp(test, fast, _call(_BINARY_HELPERS[node.op], _name(a), _name(b))))
 
     def equality(self, node: n.Binary) -> ast.expr | None:
         """`x == literal` as a plain Python comparison where Python and QL agree for every possible x."""

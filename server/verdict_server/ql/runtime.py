@@ -288,6 +288,11 @@ def _float_mul(a: float, b: float) -> float:
     return a * b
 
 
+def double_overflow() -> QLRuntimeError:
+    """An int too large for a double, in double arithmetic. QLExpress gives Infinity; QL reports the overflow."""
+    return fail(errors.INVALID_ARITHMETIC, "numeric overflow: an integer too large for a double")
+
+
 def add(left: Any, right: Any) -> Any:
     kl, kr = type(left), type(right)
     if kl is int and kr is int:
@@ -295,8 +300,10 @@ def add(left: Any, right: Any) -> Any:
     if (kl is float and (kr is float or kr is int)) or (kr is float and kl is int):
         try:
             return left + right
-        except OverflowError:  # a huge int does not convert to float implicitly
-            return to_float(left) + to_float(right)
+        except (
+            OverflowError
+        ):  # an int beyond the double range: the same error as compiled code's inline double arithmetic
+            raise double_overflow() from None
     if kl is str or kr is str:
         return concat(left, right)
     return _arith("+", left, right, _int_add, _float_add, _DECIMAL.add)
@@ -309,8 +316,10 @@ def sub(left: Any, right: Any) -> Any:
     if (kl is float and (kr is float or kr is int)) or (kr is float and kl is int):
         try:
             return left - right
-        except OverflowError:
-            return to_float(left) - to_float(right)
+        except (
+            OverflowError
+        ):  # an int beyond the double range: the same error as compiled code's inline double arithmetic
+            raise double_overflow() from None
     return _arith("-", left, right, _int_sub, _float_sub, _DECIMAL.subtract)
 
 
@@ -321,8 +330,10 @@ def mul(left: Any, right: Any) -> Any:
     if (kl is float and (kr is float or kr is int)) or (kr is float and kl is int):
         try:
             return left * right
-        except OverflowError:
-            return to_float(left) * to_float(right)
+        except (
+            OverflowError
+        ):  # an int beyond the double range: the same error as compiled code's inline double arithmetic
+            raise double_overflow() from None
     return _arith("*", left, right, _int_mul, _float_mul, _DECIMAL.multiply)
 
 
@@ -1172,8 +1183,8 @@ def as_ql_error(exc: BaseException) -> QLError:
         return exc
     if isinstance(exc, RecursionError):
         return fail(errors.EXECUTE_OPERATOR_EXCEPTION, "call depth limit exceeded (recursion too deep)")
-    if isinstance(exc, OverflowError):  # a double operation with an int too large for a double
-        return fail(errors.INVALID_ARITHMETIC, f"numeric overflow: {exc}")
+    if isinstance(exc, OverflowError):  # inline double arithmetic with an int too large for a double
+        return double_overflow()
     if isinstance(exc, MemoryError):
         return fail(errors.EXECUTE_OPERATOR_EXCEPTION, "out of memory")
     return fail(errors.BIZ_EXCEPTION, f"{type(exc).__name__}: {exc}")  # a host function failed
