@@ -261,3 +261,53 @@ def test_a_script_that_names_them_is_compiled_with_them(source: str, context: di
     bound = engine.compile(source, constants={"limit": 3}, functions={"max": lambda *_: "document max"})
     assert bound is not unbound
     assert bound.run(context) == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("int[] a = new int[] {1L, 5.67}; a[1] = 4.56d; a", [1, 4]),  # stores convert to the element type
+        ("int[] a = {1, 2}; a.length", 2),
+        ("a = new long[2][3]; [a.length, a[1].length]", [2, 3]),
+        ("new int[2]", [None, None]),  # QLExpress creates boxed arrays: elements start null
+        ("m = new int[][] {{1, 2}, new int[] {3}}; m[1][0]", 3),
+        ("2 in new int[] {1, 2}", True),
+        ("try { n.x } catch (NullPointerException e) { 'npe' }", "npe"),
+        ("try { 7 % 0 } catch (ArithmeticException e) { 'arith' }", "arith"),
+        (
+            "try { n.x } catch (ArithmeticException e) { 'arith' } catch (RuntimeException e) { e.code }",
+            "NULL_FIELD_ACCESS",
+        ),
+        ("try { 1 / 0 } catch (e) { e instanceof ArithmeticException && !(e instanceof NullPointerException) }", True),
+        ("import a.b.Thing;\nThing t = null;\nt", None),  # an imported class may be declared
+    ],
+)
+def test_arrays_and_java_exceptions(source: str, expected: object) -> None:
+    assert run(source, {"n": None}) == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "code"),
+    [
+        ("new int['a']", ql.errors.ARRAY_SIZE_NUM_REQUIRED),
+        ("new List[] {true}", ql.errors.INCOMPATIBLE_ARRAY_ITEM_TYPE),
+        ("a = new int[1]; a[0] = 'x'", ql.errors.INCOMPATIBLE_ASSIGNMENT_TYPE),
+        ("new int[1000][1000]", ql.errors.EXCEED_MAX_ARR_LENGTH),  # bounded like every list a script builds
+        ("p = 1; p()", ql.errors.FUNCTION_TYPE_MISMATCH),
+        ("import a.b.Thing;\nThing.X", ql.errors.FIELD_NOT_FOUND),
+        ("import static a.b.C;", ql.errors.SYNTAX_ERROR),
+        ("Thing t = 1;", ql.errors.CLASS_NOT_FOUND),
+    ],
+)
+def test_array_and_class_errors(source: str, code: str) -> None:
+    with pytest.raises(ql.QLError) as caught:
+        BARE.compile(source).run({})
+    assert caught.value.code == code
+
+
+def test_max_array_length_is_per_dimension() -> None:
+    engine = ql.Engine(max_array_length=10)
+    assert len(engine.compile("new int[1][2][10][10][9]").run({})) == 1
+    with pytest.raises(ql.QLError) as caught:
+        engine.compile("new int[1][13][3]").run({})
+    assert caught.value.code == ql.errors.EXCEED_MAX_ARR_LENGTH

@@ -1069,6 +1069,13 @@ class Compiler:
     def expr_New(self, node: n.New) -> ast.expr:
         return _at(node, _call("_new_object", _const(node.type_name)))
 
+    def expr_NewArray(self, node: n.NewArray) -> ast.expr:
+        if node.sizes is not None:
+            sizes = ast.Tuple([self.expr(size) for size in node.sizes], ast.Load())
+            return _at(node, _call("_new_array", _const(node.type_name), sizes))
+        items = ast.List([self.expr(item) for item in node.items or []], ast.Load())
+        return _at(node, _call("_array_of", _const(node.type_name), items))
+
     def expr_Lambda(self, node: n.Lambda) -> ast.expr:
         return self.lambda_value(node)
 

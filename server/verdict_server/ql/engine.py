@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import copy
 import dataclasses
+import functools
 import threading
 import types
 from collections.abc import Callable, Mapping
@@ -28,10 +29,16 @@ class Engine:
     Verdict's standard library. Reuse one engine: it is thread-safe and caches compiled programs."""
 
     def __init__(
-        self, stdlib: bool = False, *, max_steps: int = runtime.DEFAULT_MAX_STEPS, cache_size: int = DEFAULT_CACHE_SIZE
+        self,
+        stdlib: bool = False,
+        *,
+        max_steps: int = runtime.DEFAULT_MAX_STEPS,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        max_array_length: int = runtime.MAX_LIST_LENGTH,
     ) -> None:
         self.stdlib = stdlib
         self.max_steps = max_steps
+        self.max_array_length = max_array_length  # QLOptions.maxArrLength: the largest dimension of `new T[n]`
         self._functions: dict[str, Callable[..., Any]] = dict(_stdlib_functions()) if stdlib else {}
         self._methods: dict[str, Callable[..., Any]] = dict(_BUILTIN_METHODS)
         if stdlib:
@@ -216,6 +223,7 @@ class Program:
             if fn is None:
                 code, result = self._code(short_circuit, precise)
                 namespace = _namespace(precise, avoid_null_pointer, self._methods)
+                namespace["_new_array"] = functools.partial(runtime.new_array, max_length=self._engine.max_array_length)
                 namespace["_slow_run"] = self._run
                 namespace["_fail"] = self._as_ql_error
                 namespace.update(result.constants)
@@ -410,6 +418,7 @@ def _namespace(precise: bool, anp: bool, methods: Mapping[str, Callable[..., Any
         "_class_field": rt.class_field,
         "_class_method": rt.class_method,
         "_new_object": rt.new_object,
+        "_array_of": rt.array_of,
         "_method_ref": rt.method_ref,
         "_call_value": rt.call_value,
         "_meth": call_method,

@@ -168,6 +168,13 @@ class New(Node):
 
 
 @dataclass
+class NewArray(Node):
+    type_name: str  # the array type, `int[]` or `int[][]`
+    sizes: list[Node] | None  # `new int[2][3]`
+    items: list[Node] | None  # `new int[] {1, 2}`
+
+
+@dataclass
 class Param:
     name: str
     type_name: str | None

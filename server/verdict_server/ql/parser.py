@@ -74,6 +74,7 @@ class Parser:
         self.tokens = tokens
         self.i = 0
         self.depth = 0
+        self.imported: set[str] = set()  # simple names of `import a.b.C;`: classes a declaration or cast may name
 
     # -- token helpers -------------------------------------------------------------------------------------------
 
@@ -161,12 +162,17 @@ class Parser:
 
     def parse_import(self) -> None:
         self.advance()
+        if self.is_keyword("static"):
+            self.fail("import static is not supported")
         if self.tok.kind not in (IDENT, KEYWORD):
             self.fail("expected a class name after import")
+        last = None
         while self.tok.kind in (IDENT, KEYWORD) or self.is_op(".", "*"):
-            self.advance()
+            last = self.advance()
         if not self.accept_op(";"):
             self.fail("an import must end with ';'")
+        if last is not None and last.kind == IDENT:
+            self.imported.add(last.value)
 
     def skip_separators(self) -> None:
         while self.tok.kind == NEWLINE or self.is_op(";"):
@@ -294,8 +300,10 @@ class Parser:
             init = None
             if self.accept_op("="):
                 self.skip_newlines()
-                init = self.parse_array_initializer() if self.is_op("{") and type_name.endswith("[]") else None
-                if init is None:
+                if self.is_op("{") and type_name.endswith("[]"):  # `int[] a = {1, 2}`
+                    brace = self.tok
+                    init = n.NewArray(brace.line, brace.column, type_name, None, self.parse_array_initializer().items)
+                else:
                     init = self.parse_expression()
             names.append((name_tok.value, init, name_tok.line, name_tok.column))
             if not self.accept_op(","):
@@ -307,14 +315,16 @@ class Parser:
         return n.VarDecl(tok.line, tok.column, type_name, names)
 
     def check_class(self, type_name: str, tok: Token) -> None:
-        simple = type_name.rsplit(".", 1)[-1].removesuffix("[]").removesuffix("[]")
-        if simple not in KNOWN_CLASSES:
-            self.fail(f"class '{type_name}' not found", tok, code=errors.CLASS_NOT_FOUND)
-
-    def parse_array_initializer(self) -> n.ListLit:
-        tok = self.expect_op("{")
-        items = self.parse_items("}")
-        return n.ListLit(tok.line, tok.column, items)
+        simple = type_name.rsplit(".", 1)[-1].split("[", 1)[0]
+        if simple not in KNOWN_CLASSES and simple not in self.imported:
+            raise QLSyntaxError(
+                f"class '{type_name}' not found",
+                code=errors.CLASS_NOT_FOUND,
+                line=tok.line,
+                column=tok.column,
+                source=self.source,
+                length=tok.length,
+            )
 
     def parse_block(self) -> n.Block:
         tok = self.tok
@@ -703,7 +713,7 @@ class Parser:
         if nxt.kind == OP and nxt.value == "(":
             self.advance()
             return n.Call(tok.line, tok.column, tok.value, self.parse_items(")"))
-        if tok.value in JAVA_CLASSES and nxt.kind == OP and nxt.value in (".", "::"):
+        if (tok.value in JAVA_CLASSES or tok.value in self.imported) and nxt.kind == OP and nxt.value in (".", "::"):
             return n.ClassRef(tok.line, tok.column, tok.value)
         return n.Name(tok.line, tok.column, tok.value)
 
@@ -729,20 +739,46 @@ class Parser:
         tok = self.advance()
         if self.tok.kind not in (IDENT, KEYWORD):
             self.fail("expected a class name after new")
+        type_tok = self.tok
         type_name = self.parse_type()
         if self.is_op("("):
             self.advance()
             self.parse_items(")")
-        elif self.is_op("["):
-            self.advance()
-            self.parse_expression()
-            self.expect_op("]")
-            type_name += "[]"
-        elif self.is_op("{"):
-            self.parse_array_initializer()
-        else:
-            self.fail("expected '(' or '[' after the class name")
-        return n.New(tok.line, tok.column, type_name)
+            return n.New(tok.line, tok.column, type_name)
+        if type_name.endswith("[]"):  # `new int[] {1, 2}`: the brackets were read as part of the type
+            self.check_class(type_name, type_tok)
+            if not self.is_op("{"):
+                self.fail("an array needs a size or an initializer")
+            return n.NewArray(tok.line, tok.column, type_name, None, self.parse_array_initializer().items)
+        if self.is_op("["):
+            self.check_class(type_name, type_tok)
+            sizes = []
+            while self.is_op("["):
+                self.advance()
+                if self.is_op("]"):
+                    self.fail("expected the size of the array dimension")
+                sizes.append(self.parse_expression())
+                self.expect_op("]")
+            return n.NewArray(tok.line, tok.column, type_name + "[]" * len(sizes), sizes, None)
+        self.fail("expected '(' or '[' after the class name")
+
+    def parse_array_initializer(self) -> n.ListLit:
+        """`{a, b}` of a typed array (`int[] a = {1, 2}`, `new int[] {1, 2}`); nested ones are nested arrays."""
+        tok = self.expect_op("{")
+        items = []
+        self.skip_newlines()
+        while not self.is_op("}"):
+            items.append(
+                self.parse_array_initializer()
+                if self.is_op("{") and not self.is_map_literal()
+                else self.parse_expression()
+            )
+            self.skip_newlines()
+            if not self.accept_op(","):
+                break
+            self.skip_newlines()
+        self.expect_op("}")
+        return n.ListLit(tok.line, tok.column, items)
 
     def parse_if(self) -> n.If:
         tok = self.advance()

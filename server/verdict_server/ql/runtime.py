@@ -66,6 +66,11 @@ def fail(code: str, message: str) -> QLRuntimeError:
     return QLRuntimeError(message, code=code)
 
 
+def _with_java_exception(error: QLRuntimeError, java_exception: str) -> QLRuntimeError:
+    error.java_exception = java_exception  # type: ignore[attr-defined]
+    return error
+
+
 def type_name(value: Any) -> str:
     """The Java class name QLExpress would report for a value."""
     if value is None:
@@ -390,7 +395,7 @@ def mod(left: Any, right: Any) -> Any:
     kl, kr = type(left), type(right)
     if kl is int and kr is int:
         if right == 0:
-            raise fail(errors.EXECUTE_OPERATOR_EXCEPTION, "/ by zero")
+            raise _with_java_exception(fail(errors.EXECUTE_OPERATOR_EXCEPTION, "/ by zero"), "ArithmeticException")
         remainder = abs(left) % abs(right)
         return -remainder if left < 0 else remainder
     if not (is_number(left) and is_number(right)):
@@ -862,6 +867,8 @@ def instance_of(value: Any, type_name_: str) -> bool:
         return False
     base = type_name_.rsplit(".", 1)[-1]
     base = _BOXED.get(base, base)
+    if type(value) is CaughtError and base.endswith(("Exception", "Throwable")):
+        return _is_java_exception(value.java_exception, base)
     actual = type_name(value)
     if base == actual or base == "Object":
         return True
@@ -906,6 +913,63 @@ def class_method(class_name: str, name: str, *args: Any) -> Any:
     raise fail(errors.METHOD_NOT_FOUND, f"method '{name}' of class {class_name} is not accessible")
 
 
+class Array(list):
+    """A Java array (`new int[3]`, `new int[] {1, 2}`, `int[] a = {1, 2}`): a list that converts what is stored into
+    it to its element type, as Java does (`a[0] = 4.56` in an int[] stores 4)."""
+
+    __slots__ = ("element_type",)
+
+    def __init__(self, element_type: str, items: list[Any]) -> None:
+        super().__init__(items)
+        self.element_type = element_type
+
+
+def _element_type(array_type: str) -> str:
+    return array_type[:-2]
+
+
+def new_array(array_type: str, sizes: tuple[Any, ...], max_length: int = MAX_LIST_LENGTH) -> Array:
+    """`new T[a][b]`: nested arrays of nulls (QLExpress creates them boxed, so even `new int[2]` holds nulls)."""
+    lengths = []
+    for size in sizes:
+        if not is_number(size):
+            raise fail(errors.ARRAY_SIZE_NUM_REQUIRED, f"an array size must be a number, got {type_name(size)}")
+        length = int(size)
+        if length < 0:
+            raise fail(errors.EXECUTE_OPERATOR_EXCEPTION, f"negative array size {length}")
+        if length > max_length:
+            raise fail(errors.EXCEED_MAX_ARR_LENGTH, f"array size {length} is over the limit of {max_length}")
+        lengths.append(length)
+    total = 1
+    for length in lengths:
+        total *= length
+        if total > MAX_LIST_LENGTH:
+            raise fail(errors.EXCEED_MAX_ARR_LENGTH, f"an array of more than {MAX_LIST_LENGTH} elements")
+    return _nested_array(array_type, lengths)
+
+
+def _nested_array(array_type: str, lengths: list[int]) -> Array:
+    element_type = _element_type(array_type)
+    if len(lengths) == 1:
+        return Array(element_type, [None] * lengths[0])
+    return Array(element_type, [_nested_array(element_type, lengths[1:]) for _ in range(lengths[0])])
+
+
+def array_of(array_type: str, items: list[Any]) -> Array:
+    """`new T[] {a, b}`: the items converted to T; a nested `{...}` is an array of the element type."""
+    element_type = _element_type(array_type)
+    if element_type.endswith("[]"):
+        converted = [
+            array_of(element_type, item)
+            if type(item) is list
+            else convert(element_type, item, errors.INCOMPATIBLE_ARRAY_ITEM_TYPE)
+            for item in items
+        ]
+    else:
+        converted = [convert(element_type, item, errors.INCOMPATIBLE_ARRAY_ITEM_TYPE) for item in items]
+    return Array(element_type, converted)
+
+
 def new_object(type_name_: str) -> Any:
     raise fail(errors.NO_SUITABLE_CONSTRUCTOR, f"cannot create {type_name_}: Java objects are not accessible")
 
@@ -918,7 +982,9 @@ def method_ref(obj: Any, name: str, anp: bool) -> Any:
     raise fail(errors.METHOD_NOT_FOUND, f"method reference '{name}' is not supported")
 
 
-def spread_field(obj: Any, name: str, anp: bool) -> list[Any]:
+def spread_field(obj: Any, name: str, anp: bool) -> list[Any] | None:
+    if obj is None and anp:
+        return None
     if isinstance(obj, Mapping):
         if name in ("key", "value"):
             return list(obj.keys() if name == "key" else obj.values())
@@ -1003,6 +1069,8 @@ def set_field(obj: Any, name: str, value: Any) -> Any:
 
 
 def set_index(obj: Any, key: Any, value: Any) -> Any:
+    if type(obj) is Array:
+        value = convert(obj.element_type, value, errors.INCOMPATIBLE_ASSIGNMENT_TYPE)
     if isinstance(obj, list):
         obj[_list_position(obj, key)] = value
         return value
@@ -1052,9 +1120,14 @@ def call_value(value: Any, name: str, args: tuple[Any, ...], anp: bool) -> Any:
     """Call a variable's value: only QL lambdas and functions are callable from a script."""
     if isinstance(value, QLFunction):
         return value(*args)
-    if value is None and anp:
-        return None
-    raise fail(errors.FUNCTION_NOT_FOUND, f"function '{name}' not found")
+    if value is None:
+        if anp:
+            return None
+        # QLExpress: calling a variable that holds null fails with a NullPointerException as the cause
+        raise _with_java_exception(
+            fail(errors.FUNCTION_NOT_FOUND, f"function '{name}' not found"), "NullPointerException"
+        )
+    raise fail(errors.FUNCTION_TYPE_MISMATCH, f"'{name}' is a {type_name(value)}, not a function")
 
 
 def make_method_caller(methods: Mapping[str, Callable[..., Any]], anp: bool) -> Callable[..., Any]:
@@ -1087,7 +1160,9 @@ def make_method_caller_optional(call_method: Callable[..., Any]) -> Callable[...
 
 
 def make_spread_method_caller(call_method: Callable[..., Any], anp: bool) -> Callable[..., Any]:
-    def spread_method(receiver: Any, name: str, *args: Any) -> list[Any]:
+    def spread_method(receiver: Any, name: str, *args: Any) -> list[Any] | None:
+        if receiver is None and anp:
+            return None
         if not isinstance(receiver, list):
             raise fail(errors.NONTRAVERSABLE_OBJECT, f"cannot spread over {type_name(receiver)}")
         return [call_method(item, name, *args) for item in receiver]
@@ -1107,19 +1182,49 @@ def catchable(exc: BaseException) -> bool:
     return not isinstance(exc, QLTimeoutError | RecursionError | MemoryError)
 
 
+# The Java exception a QLExpress error carries as its cause, so that `catch (NullPointerException e)` and
+# `e instanceof ArithmeticException` see what they would in QLExpress. Every caught error is a RuntimeException.
+_JAVA_EXCEPTION_OF_CODE = {
+    errors.NULL_FIELD_ACCESS: "NullPointerException",
+    errors.NULL_METHOD_ACCESS: "NullPointerException",
+    errors.INVALID_ARITHMETIC: "ArithmeticException",
+}
+_ANY_EXCEPTION = frozenset({"Object", "Throwable", "Exception", "RuntimeException"})
+
+
+class CaughtError(dict):
+    """What `catch (e)` binds for a runtime error: the map {code, message}, which also knows its Java exception."""
+
+    __slots__ = ("java_exception",)
+
+
+def _java_exception(exc: BaseException) -> str | None:
+    if isinstance(exc, QLError):
+        return getattr(exc, "java_exception", None) or _JAVA_EXCEPTION_OF_CODE.get(exc.code)
+    return None
+
+
+def _is_java_exception(java_exception: str | None, class_name: str) -> bool:
+    simple = class_name.rsplit(".", 1)[-1]
+    return simple in _ANY_EXCEPTION or (java_exception is not None and simple == java_exception)
+
+
 def caught_value(exc: BaseException) -> Any:
     if isinstance(exc, QLThrow):
         return exc.value
     if isinstance(exc, QLError):
-        return {"code": exc.code, "message": exc.reason}
-    return {"code": errors.BIZ_EXCEPTION, "message": f"{type(exc).__name__}: {exc}"}
+        value = CaughtError(code=exc.code, message=exc.reason)
+    else:
+        value = CaughtError(code=errors.BIZ_EXCEPTION, message=f"{type(exc).__name__}: {exc}")
+    value.java_exception = _java_exception(exc)
+    return value
 
 
 def catch_matches(exc: BaseException, types: tuple[str, ...]) -> bool:
-    value = exc.value if isinstance(exc, QLThrow) else None
     if not isinstance(exc, QLThrow):
-        return any(t.rsplit(".", 1)[-1] in ("Object", "Exception", "Throwable", "RuntimeException") for t in types)
-    return any(instance_of(value, t) or t.rsplit(".", 1)[-1] in ("Object", "Throwable") for t in types)
+        java_exception = _java_exception(exc)
+        return any(_is_java_exception(java_exception, t) for t in types)
+    return any(instance_of(exc.value, t) or t.rsplit(".", 1)[-1] in ("Object", "Throwable") for t in types)
 
 
 # -- budgets ------------------------------------------------------------------------------------------------------
