@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from harness import ServerProcess
 from hypothesis import HealthCheck, settings
+from pg_support import PostgresServer, PostgresUnavailable
 
 # The machines are shared and noisy: a property test must fail on a wrong answer, never on a slow example.
 settings.register_profile("verdict", deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -38,3 +40,27 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
             process.stop(timeout_s=15)
         except Exception:
             process.kill()
+
+
+def start_postgres() -> PostgresServer:
+    """A new PostgreSQL server, or a skip where none can run; under CI=true a missing database fails the test."""
+    try:
+        return PostgresServer().start()
+    except PostgresUnavailable as err:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and no PostgreSQL: {err}")
+        pytest.skip(str(err))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the whole session (each test takes its own database from it)."""
+    server = start_postgres()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of a brand-new empty database for this test."""
+    return postgres_server.create_database()

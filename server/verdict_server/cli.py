@@ -25,6 +25,8 @@ SERVE_HELP = {
     "host": "address to listen on",
     "port": "port to listen on (0 = any free port)",
     "data_dir": "data directory of the embedded SQLite store and the admin token",
+    "store": "store URL: postgresql://USER:PASSWORD@HOST:PORT/DB, sqlite:///PATH/verdict.db or dir:///PATH"
+    " (default: sqlite in --data)",
     "rules_dir": "serve a read-only folder of YAML documents instead of the SQLite store (reloaded on change)",
     "admin_token_file": "file holding the admin bearer token (default: DATA_DIR/admin.token, created if absent)",
     "workers": "RPC worker threads",

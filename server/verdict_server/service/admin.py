@@ -1,8 +1,8 @@
 """AdminService: versioned documents behind the bearer token.
 
 A document is compiled before it is stored, so nothing that would fail to serve is ever written. After a write the
-catalog reloads at once, so the writer's own server serves the new version on the next call; other processes pick
-it up from the store's change marker.
+catalog installs that compiled document at once (no second compile), so the writer's own server serves the new
+version on the next call; other replicas hear of it from the store (a notification, or the change marker).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import grpc
 
 from verdict.v1 import admin_pb2, admin_pb2_grpc
 
-from ..document import KINDS, ROUTE_TABLE, DocumentInvalid, Problem
+from ..document import KINDS, ROUTE_TABLE, DocumentInvalid, Problem, SourceDocument
 from ..routing import SystemNotFound, set_selection
 from ..store import DocumentRecord, DocumentTooLarge, NotFound, ReadOnlyStore, StoreError, StoreFull, VersionConflict
 from .auth import TokenCheck
-from .catalog import Catalog, compile_document
+from .catalog import Catalog, Compiled, compile_document
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +35,12 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
 
     def PutDocument(self, request, context):
         self._auth.require(context)
-        doc = self._compile(request.content, context)
+        doc, compiled = self._compile(request.content, context)
         with _store_errors(context):
             record = self._store.put(
                 doc.kind, doc.name, request.content, expected_version=request.expected_version, author=request.author
             )
-        return self._written(record, "put")
+        return self._written(record, "put", compiled)
 
     def GetDocument(self, request, context):
         self._auth.require(context)
@@ -73,7 +73,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             record = self._store.delete(
                 request.kind, request.name, expected_version=request.expected_version, author=request.author
             )
-        return self._written(record, "delete")
+        return self._written(record, "delete", None)
 
     def ValidateDocument(self, request, context):
         self._auth.require(context)
@@ -97,7 +97,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                     f"version {request.version} records a deletion; activate a version with content",
                 )
             # Re-check that the old text still compiles: the language or server may have changed since it was written.
-            self._compile(old.content, context)
+            _, compiled = self._compile(old.content, context)
             record = self._store.activate(
                 request.kind,
                 request.name,
@@ -105,7 +105,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 expected_version=request.expected_version,
                 author=request.author,
             )
-        return self._written(record, f"activate v{request.version}")
+        return self._written(record, f"activate v{request.version}", compiled)
 
     def SetSelection(self, request, context):
         self._auth.require(context)
@@ -130,7 +130,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                     context.abort(
                         grpc.StatusCode.NOT_FOUND, f"route table '{request.table}' has no system '{request.system}'"
                     )
-                self._compile(content, context)
+                _, compiled = self._compile(content, context)
                 try:
                     record = self._store.put(
                         ROUTE_TABLE, request.table, content, expected_version=head.version, author=request.author
@@ -140,19 +140,19 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                         raise
                     continue
             action = "select" if request.selected else "deselect"
-            return self._written(record, f"{action} {request.system}")
+            return self._written(record, f"{action} {request.system}", compiled)
         context.abort(grpc.StatusCode.ABORTED, f"route table '{request.table}' kept changing; try again")
 
-    def _compile(self, content: str, context: grpc.ServicerContext):
+    def _compile(self, content: str, context: grpc.ServicerContext) -> tuple[SourceDocument, Compiled]:
         try:
-            doc, _ = compile_document(content, self._catalog.engine)
+            return compile_document(content, self._catalog.engine)
         except DocumentInvalid as err:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, _problems_message(err.problems))
-        return doc
 
-    def _written(self, record: DocumentRecord, action: str) -> admin_pb2.DocumentVersion:
+    def _written(self, record: DocumentRecord, action: str, compiled: Compiled | None) -> admin_pb2.DocumentVersion:
+        """Called only after the store committed the write: what is acknowledged is stored."""
         log.info("%s %s/%s -> v%d by %r", action, record.kind, record.name, record.version, record.author)
-        self._catalog.reload()
+        self._catalog.install(record, compiled)
         return admin_pb2.DocumentVersion(kind=record.kind, name=record.name, version=record.version)
 
 

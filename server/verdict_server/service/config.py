@@ -7,6 +7,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..store.url import StoreUrlError, dir_url, parse_store_url, sqlite_url
+
+DB_FILE_NAME = "verdict.db"
+
 
 def default_data_dir() -> Path:
     """$VERDICT_DATA, else the XDG data directory: the same store whichever folder the server starts in."""
@@ -22,6 +26,7 @@ class ServeConfig:
     port: int = 50051
     data_dir: Path = field(default_factory=default_data_dir)
     rules_dir: Path | None = None
+    store: str | None = None  # a store URL (postgresql://, sqlite:///, dir:///); default: DATA_DIR/verdict.db
     admin_token_file: Path | None = None
     workers: int = 16
     max_concurrent_rpcs: int | None = None  # None = 4 × workers: beyond it callers get RESOURCE_EXHAUSTED, not a queue
@@ -40,6 +45,14 @@ class ServeConfig:
     decision_log: str | None = None  # a file path, or "-" for stdout
     decision_log_sample: float = 1.0
     decision_log_mask: str = ""  # comma-separated fact names whose values are masked in the log
+
+    def store_url(self) -> str:
+        """The store to serve: --store, else --rules-dir as a dir:// URL, else the SQLite file in --data."""
+        if self.store:
+            return self.store
+        if self.rules_dir is not None:
+            return dir_url(self.rules_dir)
+        return sqlite_url(self.data_dir / DB_FILE_NAME)
 
     def concurrency_limit(self) -> int:
         return self.max_concurrent_rpcs or 4 * self.workers
@@ -62,6 +75,13 @@ class ServeConfig:
             found.append(f"--decision-log-sample must be between 0 and 1, got {self.decision_log_sample}")
         if self.poll_interval_s <= 0:
             found.append(f"--poll-interval-s must be positive, got {self.poll_interval_s}")
+        if self.store and self.rules_dir is not None:
+            found.append("--store and --rules-dir name two stores; give one (--rules-dir DIR is --store dir://DIR)")
+        if self.store:
+            try:
+                parse_store_url(self.store)
+            except StoreUrlError as err:
+                found.append(f"--store: {err}")
         if self.processes > 1 and self.port == 0:
             found.append("--processes > 1 needs a fixed --port (the workers share it with SO_REUSEPORT)")
         return found

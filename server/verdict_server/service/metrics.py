@@ -71,6 +71,13 @@ class Metrics:
             multiprocess_mode="max",
         )
         self.reloads = Counter("verdict_snapshot_reloads", "Snapshot rebuilds", registry=r)
+        self.store_up = Gauge(
+            "verdict_store_up",
+            "1 while the store answers, 0 while it is unreachable (the last loaded snapshot keeps serving)",
+            registry=r,
+            multiprocess_mode="min",
+        )
+        self.store_up.set(1)
 
     def child(self, metric: Any, *labels: str) -> Any:
         """metric.labels(*labels), remembered: prometheus' own lookup takes a lock and costs ~1 µs a call."""
