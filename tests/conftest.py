@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from harness import ServerProcess
 from hypothesis import HealthCheck, settings
-from pg_support import PostgresServer, PostgresUnavailable
+from pg_support import PostgresServer, start_postgres
 
 # The machines are shared and noisy: a property test must fail on a wrong answer, never on a slow example.
 settings.register_profile("verdict", deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -40,16 +39,6 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
             process.stop(timeout_s=15)
         except Exception:
             process.kill()
-
-
-def start_postgres() -> PostgresServer:
-    """A new PostgreSQL server, or a skip where none can run; under CI=true a missing database fails the test."""
-    try:
-        return PostgresServer().start()
-    except PostgresUnavailable as err:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and no PostgreSQL: {err}")
-        pytest.skip(str(err))
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 
 import psycopg
+import pytest
 
 SYSTEM_USER = "verdict-pg"  # runs postgres when the tests run as root
 SUPERUSER = "postgres"  # the database role the tests connect as (trust authentication, loopback only)
@@ -123,3 +124,13 @@ def _system_user() -> pwd.struct_passwd:
     except KeyError:
         subprocess.run(["useradd", "--system", "--no-create-home", SYSTEM_USER], check=True, capture_output=True)
         return pwd.getpwnam(SYSTEM_USER)
+
+
+def start_postgres() -> PostgresServer:
+    """A new PostgreSQL server, or a skip where none can run; under CI=true a missing database fails the test."""
+    try:
+        return PostgresServer().start()
+    except PostgresUnavailable as err:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and no PostgreSQL: {err}")
+        pytest.skip(str(err))

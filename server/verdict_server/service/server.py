@@ -26,7 +26,7 @@ from .decision_log import DecisionLog
 from .interceptors import ServingInterceptor
 from .metrics import Metrics
 from .observe import ServingObserver
-from .seed import open_serving_store
+from .seed import open_serving_store, seed_examples
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ class VerdictServer:
         config = self.config
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         self.store = open_serving_store(config)
+        self._created_at_open = getattr(self.store, "created", False)
         engine = ql.Engine(stdlib=True)
         self.catalog = Catalog(self.store, engine, on_reload=self._reloaded)
         token, self.token_path = load_or_create_token(config.admin_token_file, config.data_dir)
@@ -99,6 +100,9 @@ class VerdictServer:
         was_loaded = self.catalog.loaded
         self.catalog.reload()
         if not was_loaded and self.catalog.loaded:
+            if self.config.seed and not self._created_at_open and getattr(self.store, "created", False):
+                seed_examples(self.store)  # the database came up empty after this replica started: a new store
+                self.catalog.reload()
             self._now_serving()
 
     def _store_reachable(self, up: bool) -> None:
