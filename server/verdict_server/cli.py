@@ -99,7 +99,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(serve_parser)
     serve_parser.set_defaults(run=_run_serve)
     commands.register(sub)
+    _add_store_commands(sub)
     return parser
+
+
+def _add_store_commands(sub: argparse._SubParsersAction) -> None:
+    store = sub.add_parser("store", help="work on a store directly, by URL (not through a server)")
+    actions = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    copy = actions.add_parser(
+        "copy",
+        help="copy every version, with its author and time, into an empty store (e.g. SQLite to PostgreSQL)",
+        description="Store URLs: postgresql://USER:PASSWORD@HOST:PORT/DB, sqlite:///PATH/verdict.db, dir:///PATH.",
+    )
+    copy.add_argument("source", metavar="FROM_URL")
+    copy.add_argument("target", metavar="TO_URL")
+    copy.set_defaults(run=_run_store_copy)
+
+
+def _run_store_copy(args: argparse.Namespace) -> int:
+    from .store import StoreError, redact
+    from .store.copy import copy_store
+
+    try:
+        count = copy_store(args.source, args.target)
+    except StoreError as err:
+        print(f"verdict store copy: {err}", file=sys.stderr)
+        return 1
+    print(f"copied {count} versions from {redact(args.source)} to {redact(args.target)}")
+    return 0
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:

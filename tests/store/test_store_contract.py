@@ -5,6 +5,8 @@ Optimistic concurrency, rollback, limits, durability, change tracking, and no ve
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -17,10 +19,12 @@ from verdict_server.store import (
     DocumentRecord,
     DocumentTooLarge,
     NotFound,
+    SqliteStore,
     Store,
     StoreError,
     VersionConflict,
 )
+from verdict_server.store.postgres import PostgresStore
 
 
 def snapshot(store: Store) -> tuple[object, list]:
@@ -278,3 +282,26 @@ def test_restore_copies_versions_exactly_and_only_in_order(backend: Backend) -> 
     with pytest.raises(VersionConflict):
         target.restore(written[2])
     assert target.integrity_check() == []
+
+
+def test_store_copy_moves_every_version_from_sqlite_to_postgresql(tmp_path, postgres_url: str) -> None:
+    """`verdict store copy` as an operator runs it, then the copy read back through the PostgreSQL store."""
+    source = SqliteStore(tmp_path / "old.db")
+    source.put("RuleSet", "a", rule_set("a", "one"), author="alice")
+    source.put("RuleSet", "a", rule_set("a", "two"), author="bob")
+    source.put("RuleSet", "b", rule_set("b"))
+    source.delete("RuleSet", "b", author="carol")
+    source.put("RouteTable", "t", "kind: RouteTable\nname: t\n", author="dave")
+    expected = source.all_versions()
+    source.close()
+    copy = [sys.executable, "-m", "verdict_server", "store", "copy", f"sqlite://{tmp_path}/old.db", postgres_url]
+    done = subprocess.run(copy, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("copied 5 versions")
+    with PostgresStore(postgres_url) as copied:
+        assert copied.all_versions() == expected
+        assert copied.put("RuleSet", "a", rule_set("a", "three")).version == 3  # numbering continues
+    again = subprocess.run(copy, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1 and "copy needs an empty store" in again.stderr
+    missing = subprocess.run([*copy[:-2], f"sqlite://{tmp_path}/none.db", postgres_url], capture_output=True, text=True)
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
