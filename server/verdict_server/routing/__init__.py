@@ -17,7 +17,7 @@ from .route import (
     RouteOutcome,
     Skipped,
 )
-from .selection import SystemNotFound, set_selection
+from .selection import SystemNotFound, edit_selection, set_selection
 from .table import CompiledRouteTable, CompiledSystem, compile_route_table
 
 __all__ = [
@@ -38,5 +38,6 @@ __all__ = [
     "SystemNotFound",
     "compile_route_table",
     "parse_json_body",
+    "edit_selection",
     "set_selection",
 ]

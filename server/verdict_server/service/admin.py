@@ -15,11 +15,11 @@ import grpc
 
 from verdict.v1 import admin_pb2, admin_pb2_grpc
 
-from ..document import KINDS, ROUTE_TABLE, DocumentInvalid, Problem, SourceDocument
-from ..routing import SystemNotFound, set_selection
+from ..document import KINDS, ROUTE_TABLE, DocumentInvalid, Problem, SourceDocument, load_document
+from ..routing import SystemNotFound, edit_selection
 from ..store import DocumentRecord, DocumentTooLarge, NotFound, ReadOnlyStore, StoreError, StoreFull, VersionConflict
 from .auth import TokenCheck
-from .catalog import Catalog, Compiled, compile_document
+from .catalog import Catalog, Compiled, compile_document, compile_parsed
 
 log = logging.getLogger(__name__)
 
@@ -125,12 +125,13 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                         actual=head.version,
                     )
                 try:
-                    content = set_selection(head.content, request.system, request.selected)
+                    edited = edit_selection(self._parsed(head, context), request.system, request.selected)
                 except SystemNotFound:
                     context.abort(
                         grpc.StatusCode.NOT_FOUND, f"route table '{request.table}' has no system '{request.system}'"
                     )
-                _, compiled = self._compile(content, context)
+                compiled = self._compile_parsed(edited, context)
+                content = edited.text
                 try:
                     record = self._store.put(
                         ROUTE_TABLE, request.table, content, expected_version=head.version, author=request.author
@@ -146,6 +147,22 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     def _compile(self, content: str, context: grpc.ServicerContext) -> tuple[SourceDocument, Compiled]:
         try:
             return compile_document(content, self._catalog.engine)
+        except DocumentInvalid as err:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, _problems_message(err.problems))
+
+    def _parsed(self, head: DocumentRecord, context: grpc.ServicerContext) -> SourceDocument:
+        """The head's parsed document: the one the snapshot serving that version already holds, else parsed now."""
+        serving = self._catalog.document(head.kind, head.name, head.version)
+        if serving is not None and serving.text == head.content:
+            return serving
+        try:
+            return load_document(head.content)
+        except DocumentInvalid as err:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, _problems_message(err.problems))
+
+    def _compile_parsed(self, doc: SourceDocument, context: grpc.ServicerContext) -> Compiled:
+        try:
+            return compile_parsed(doc, self._catalog.engine)
         except DocumentInvalid as err:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, _problems_message(err.problems))
 

@@ -74,9 +74,13 @@ def _collector_paused() -> Iterator[None]:
 def compile_document(text: str, engine: ql.Engine, version: int = 0) -> tuple[SourceDocument, Compiled]:
     """Parses and compiles a document of either kind; raises DocumentInvalid listing every problem."""
     doc = load_document(text)
+    return doc, compile_parsed(doc, engine, version)
+
+
+def compile_parsed(doc: SourceDocument, engine: ql.Engine, version: int = 0) -> Compiled:
     if doc.kind == RULE_SET:
-        return doc, compile_rule_set(doc, engine, version)
-    return doc, compile_route_table(doc, engine, version)
+        return compile_rule_set(doc, engine, version)
+    return compile_route_table(doc, engine, version)
 
 
 @dataclass
@@ -141,6 +145,13 @@ class Catalog:
                 self._compiled[key] = _Compiled(record.version, _at_version(compiled, record.version))
             self._errors.pop(key, None)
             self._publish(self.snapshot.marker, [key])
+
+    def document(self, kind: str, name: str, version: int) -> SourceDocument | None:
+        """The parsed source the snapshot keeps for (kind, name) at exactly `version` (route tables keep theirs)."""
+        entry = self._compiled.get((kind, name))
+        if entry is None or entry.record_version != version:
+            return None
+        return getattr(entry.compiled, "document", None)
 
     def _changes(self, fresh: bool) -> tuple[object | None, list[Key] | None]:
         if not isinstance(self.store, TracksChanges):
