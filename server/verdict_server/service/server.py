@@ -147,10 +147,13 @@ class VerdictServer:
                 port = server.add_secure_port(address, _server_credentials(config))
             else:
                 port = server.add_insecure_port(address)
-        except RuntimeError as err:  # grpc raises RuntimeError when the address cannot be bound
-            raise SystemExit(f"verdict: cannot listen on {address}: {err}") from None
+        except RuntimeError:  # grpc raises RuntimeError when the address cannot be bound; its text adds nothing
+            port = 0
         if port == 0:
-            raise SystemExit(f"verdict: cannot listen on {address} (in use, or not a local address)")
+            raise SystemExit(
+                f"verdict: cannot listen on {address}: the port is in use or the host is not an address of this "
+                "machine; choose another with --port N (0 picks a free one) or --host"
+            )
         return port
 
     def _reloaded(self, snapshot: Snapshot) -> None:
