@@ -11,7 +11,6 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from verdict.v1 import admin_pb2, admin_pb2_grpc, decision_pb2, decision_pb2_grpc
 
@@ -26,6 +25,7 @@ from .decision_log import DecisionLog
 from .interceptors import ServingInterceptor
 from .metrics import Metrics
 from .observe import ServingObserver
+from .reflection import enable_reflection
 from .seed import open_serving_store, seed_examples
 
 log = logging.getLogger(__name__)
@@ -161,9 +161,7 @@ class VerdictServer:
         )
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(self.catalog, TokenCheck(token)), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(
-            (DECISION_SERVICE, ADMIN_SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME), server
-        )
+        enable_reflection((DECISION_SERVICE, ADMIN_SERVICE, HEALTH_SERVICE), server)
         return server
 
     def _add_port(self, server: grpc.Server) -> int:
@@ -174,10 +172,13 @@ class VerdictServer:
                 port = server.add_secure_port(address, _server_credentials(config))
             else:
                 port = server.add_insecure_port(address)
-        except RuntimeError as err:  # grpc raises RuntimeError when the address cannot be bound
-            raise SystemExit(f"verdict: cannot listen on {address}: {err}") from None
+        except RuntimeError:  # grpc raises RuntimeError when the address cannot be bound; its text adds nothing
+            port = 0
         if port == 0:
-            raise SystemExit(f"verdict: cannot listen on {address} (in use, or not a local address)")
+            raise SystemExit(
+                f"verdict: cannot listen on {address}: the port is in use or the host is not an address of this "
+                "machine; choose another with --port N (0 picks a free one) or --host"
+            )
         return port
 
     def _reloaded(self, snapshot: Snapshot) -> None:
