@@ -141,7 +141,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 expected_version=request.expected_version,
                 author=request.author,
             )
-        return admin_pb2.ActivateVersionResponse(document=self._written(record, f"activate v{request.version}", compiled))
+        return admin_pb2.ActivateVersionResponse(
+            document=self._written(record, f"activate v{request.version}", compiled)
+        )
 
     def SetSelection(self, request, context):
         self._auth.require(context)
@@ -176,7 +178,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                         raise
                     continue
             action = "select" if request.selected else "deselect"
-            return admin_pb2.SetSelectionResponse(document=self._written(record, f"{action} {request.system}", compiled))
+            return admin_pb2.SetSelectionResponse(
+                document=self._written(record, f"{action} {request.system}", compiled)
+            )
         errors.abort(
             context,
             grpc.StatusCode.ABORTED,
