@@ -69,7 +69,10 @@ def summary_ms(samples: list[float]) -> dict:
 
 
 def rule_set_version(client: verdict.Client) -> int:
-    return client.evaluate(RULE_SET, {}).version
+    try:
+        return client.evaluate(RULE_SET, {}).version
+    except verdict.NotFound:  # this replica has not loaded the first version yet
+        return 0
 
 
 def table_version(client: verdict.Client) -> int:
@@ -91,6 +94,8 @@ def wait_all(clients: list[verdict.Client], read: Callable[[verdict.Client], int
         thread.start()
     for thread in threads:
         thread.join(30)
+    if not all(seen):
+        raise RuntimeError(f"a replica did not answer version {version} within 30 s")
     return max(seen)
 
 
