@@ -8,6 +8,7 @@ the server (`stop()`, `start()`) on the same port to show what replicas do while
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import os
@@ -62,6 +63,8 @@ class PostgresServer:
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
         self._user = _system_user() if os.geteuid() == 0 else None
+        if self._user is not None:
+            self.bin_dir = _reachable_by_others(self.bin_dir)
         self._names = itertools.count(1)
         if self._user is not None:
             os.chmod(self.root, 0o755)
@@ -116,6 +119,28 @@ class PostgresServer:
         if done.returncode != 0:
             log = self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
             raise RuntimeError(f"{program} failed ({done.returncode}): {done.stdout}{done.stderr}{log}")
+
+
+_copies: dict[Path, Path] = {}
+
+
+def _reachable_by_others(bin_dir: Path) -> Path:
+    """The binaries where the unprivileged user can run them: in place when every folder above them is searchable
+    by others, else a copy of pgserver's installation (about 40 MB) in a temporary folder, e.g. for a clone under
+    /root. The copy keeps the layout the binaries' RPATH expects ($ORIGIN/../../../pgserver.libs)."""
+    if all(folder.stat().st_mode & 0o001 for folder in bin_dir.resolve().parents):
+        return bin_dir
+    if bin_dir not in _copies:
+        install = bin_dir.resolve().parent  # .../site-packages/pgserver/pginstall
+        site = install.parent.parent
+        target = Path(tempfile.mkdtemp(prefix="verdict-pg-bin-"))
+        atexit.register(shutil.rmtree, target, True)
+        os.chmod(target, 0o755)
+        shutil.copytree(install, target / install.parent.name / install.name, symlinks=True)
+        if (site / "pgserver.libs").is_dir():
+            shutil.copytree(site / "pgserver.libs", target / "pgserver.libs", symlinks=True)
+        _copies[bin_dir] = target / install.parent.name / install.name / bin_dir.name
+    return _copies[bin_dir]
 
 
 def _system_user() -> pwd.struct_passwd:
