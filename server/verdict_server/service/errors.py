@@ -99,8 +99,11 @@ def abort(
 
 
 def _trailing_metadata(context: grpc.ServicerContext) -> Iterable[tuple[str, str]]:
-    reader = getattr(context, "trailing_metadata", None)
-    existing = reader() if callable(reader) else None
+    """What the call has set so far: grpc's own context can say, the abstract one (grpc_testing's) cannot."""
+    try:
+        existing = context.trailing_metadata()
+    except (AttributeError, NotImplementedError):
+        return ()
     return [(k, v) for k, v in existing or () if k != rpc_status.GRPC_DETAILS_METADATA_KEY]
 
 
