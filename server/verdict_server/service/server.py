@@ -6,7 +6,6 @@ import logging
 import signal
 import ssl
 import threading
-from concurrent import futures
 from pathlib import Path
 
 import grpc
@@ -25,6 +24,7 @@ from .decision_log import DecisionLog
 from .interceptors import ServingInterceptor
 from .metrics import Metrics
 from .observe import ServingObserver
+from .queueing import QueueTimingExecutor
 from .reflection import enable_reflection
 from .seed import open_serving_store, seed_examples
 
@@ -150,8 +150,8 @@ class VerdictServer:
             ("grpc.server.max_pending_requests_hard_limit", pending_calls),
         ]
         server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="verdict-rpc"),
-            interceptors=[ServingInterceptor(self.metrics)],
+            QueueTimingExecutor(max_workers=config.workers, thread_name_prefix="verdict-rpc"),
+            interceptors=[ServingInterceptor(self.metrics, max_queue_s=config.max_queue_ms / 1000)],
             options=options,
             maximum_concurrent_rpcs=config.concurrency_limit(),
         )
