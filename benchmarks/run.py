@@ -338,7 +338,7 @@ def prefill(data_dir: Path, texts: list[str], label: str) -> None:
     minutes of 10,000 validated RPCs. PutDocument itself is timed separately (cold["put_document_ms"]).
     """
     from verdict_server.service.seed import seed_examples
-    from verdict_server.service.server import DB_FILE_NAME
+    from verdict_server.service.stores import DB_FILE_NAME
     from verdict_server.store import SqliteStore
 
     db = data_dir / DB_FILE_NAME

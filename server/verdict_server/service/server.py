@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection
 from verdict.v1 import admin_pb2, admin_pb2_grpc, decision_pb2, decision_pb2_grpc
 
 from .. import ql
-from ..store import ChangePoller, DirectoryStore, SqliteStore, Store
+from ..store import ChangePoller, Store
 from .admin import AdminServicer
 from .auth import TokenCheck, load_or_create_token
 from .catalog import Catalog, Snapshot
@@ -26,14 +26,13 @@ from .decision_log import DecisionLog
 from .interceptors import ServingInterceptor
 from .metrics import Metrics
 from .observe import ServingObserver
-from .seed import seed_examples
+from .stores import open_store
 
 log = logging.getLogger(__name__)
 
 DECISION_SERVICE = decision_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-DB_FILE_NAME = "verdict.db"
 MIN_STREAMS_PER_CONNECTION = 100
 MIN_PENDING_CALLS = 10_000
 
@@ -92,15 +91,7 @@ class VerdictServer:
 
     def _open_store(self) -> Store:
         config = self.config
-        if config.rules_dir is not None:
-            return DirectoryStore(config.rules_dir)
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        db = config.data_dir / DB_FILE_NAME
-        is_new = not db.exists()
-        store = SqliteStore(db)
-        if is_new and config.seed:
-            seed_examples(store)
-        return store
+        return open_store(data_dir=config.data_dir, rules_dir=config.rules_dir, seed=config.seed)
 
     def _build_server(self, engine: ql.Engine, token: str) -> grpc.Server:
         config = self.config
