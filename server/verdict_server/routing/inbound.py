@@ -24,14 +24,15 @@ def inbound_message(
     tags: Iterable[str],
     key: str,
     properties: Mapping[str, str],
-    body: Callable[[], Any] = _no_body,
+    body: Callable[[], Any] | None = None,
 ) -> Message:
-    """The router's view of one message; raises InvalidMessage for a topic no table could ever match."""
+    """The router's view of one message (body: its loader, None = no body); raises InvalidMessage for a topic no
+    table could ever match."""
     if not topic or len(topic) > MAX_TOPIC_LENGTH or "" in topic.split("."):
         raise InvalidMessage(
             f"topic: must be 1-{MAX_TOPIC_LENGTH} characters of '.'-separated non-empty words, got {topic!r}"
         )
-    return Message(topic=topic, tags=tuple(tags), key=key, properties=dict(properties), body=body)
+    return Message(topic=topic, tags=tuple(tags), key=key, properties=dict(properties), body=body or _no_body)
 
 
 def raw_body(raw: bytes, content_type: str) -> Callable[[], Any]:

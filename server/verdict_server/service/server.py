@@ -147,12 +147,7 @@ class VerdictServer:
         return port
 
     def _reloaded(self, snapshot: Snapshot) -> None:
-        metrics = self.metrics
-        metrics.reloads.inc()
-        metrics.snapshot_generation.set(snapshot.generation)
-        metrics.documents.labels("RuleSet").set(len(snapshot.rule_sets))
-        metrics.documents.labels("RouteTable").set(len(snapshot.route_tables))
-        metrics.load_errors.set(len(snapshot.load_errors))
+        self.metrics.snapshot_loaded(snapshot)
 
     def _set_health(self, status: int) -> None:
         for service in ("", DECISION_SERVICE, ADMIN_SERVICE):
