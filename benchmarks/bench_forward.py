@@ -181,7 +181,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--size", type=int, default=512, help="message body bytes")
     parser.add_argument("--prefetch", type=int, default=256)
-    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
     args = parser.parse_args()
     count = args.messages or (5_000 if args.quick else 20_000)

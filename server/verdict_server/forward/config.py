@@ -20,7 +20,7 @@ class ForwardConfig:
     target_exchange: str = "verdict.out"
     dead_letter_exchange: str = "verdict.dlx"
     prefetch: int = 256
-    workers: int = 0
+    workers: int = 2
     max_attempts: int = 5
     retry_backoff_s: float = 0.2
     reconnect_max_s: float = 10.0
@@ -70,7 +70,7 @@ FORWARD_HELP = {
     "target_exchange": "durable topic exchange every destination copy is published to (routing key = target)",
     "dead_letter_exchange": "durable topic exchange for messages that cannot be routed or delivered",
     "prefetch": "unacknowledged source messages in flight (bounds memory)",
-    "workers": "routing threads (0 = route on the connection thread, the fastest; more keep the connection responsive while slow conditions run)",
+    "workers": "routing threads (0 = route on the connection thread); they route in batches while the connection thread does I/O",
     "max_attempts": "publish attempts per destination before the message is dead-lettered",
     "retry_backoff_s": "delay before the first retry of a failed publish; doubled each attempt",
     "reconnect_max_s": "longest wait between reconnection attempts (backoff doubles up to it)",

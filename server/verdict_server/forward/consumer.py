@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 PERSISTENT = 2
 FIRST_RECONNECT_S = 0.2
+WORKER_BATCH = 64
 RouteResult = tuple[RouteOutcome | None, str]  # the outcome, or why the message cannot be routed
 
 
@@ -292,13 +293,36 @@ class Forwarder:
 
     def _work_loop(self) -> None:
         while True:
-            message = self._work.get()
-            if message is None:
+            batch = self._next_batch()
+            if batch is None:
                 return
-            result = self._route(message)
+            results = [(message, self._route(message)) for message in batch]
             conn = self._conn
-            if conn is not None and message.generation == self._generation:
-                self._call_soon(conn, lambda m=message, r=result: self._routed(m, r))
+            if conn is not None and batch[0].generation == self._generation:
+                # One hand-back per batch, not per message: every wake-up of the connection thread is a GIL
+                # switch, and per message they made routing threads slower than routing on the connection thread.
+                self._call_soon(conn, lambda done=results: self._routed_many(done))
+
+    def _next_batch(self) -> list[SourceMessage] | None:
+        """The next message and whatever else is already waiting (up to WORKER_BATCH); None: stop."""
+        first = self._work.get()
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < WORKER_BATCH:
+            try:
+                message = self._work.get_nowait()
+            except queue.Empty:
+                break
+            if message is None:
+                self._work.put(None)  # stop after this batch
+                break
+            batch.append(message)
+        return batch
+
+    def _routed_many(self, results: list[tuple[SourceMessage, RouteResult]]) -> None:
+        for message, result in results:
+            self._routed(message, result)
 
     def _route(self, message: SourceMessage) -> RouteResult:
         properties = message.properties
