@@ -43,7 +43,7 @@ REPO = BENCH_DIR.parent
 EVALUATE = "/verdict.v1.DecisionService/Evaluate"
 EVALUATE_BATCH = "/verdict.v1.DecisionService/EvaluateBatch"
 ROUTE = "/verdict.v1.DecisionService/Route"
-PEER_SCRIPTS = ("bench_ql.py", "bench_routing.py", "bench_facts.py")  # in-process comparisons, owned elsewhere
+PEER_SCRIPTS = ("bench_ql.py", "bench_routing.py", "bench_facts.py", "bench_forward.py")  # own floors, owned elsewhere
 
 
 @dataclass(frozen=True)
