@@ -93,7 +93,7 @@ def _tags(value: Any) -> tuple[str, ...]:
         return tuple(tag.strip() for tag in _text(value, TAGS_HEADER).split(",") if tag.strip())
     if isinstance(value, list):
         return tuple(_text(item, f"{TAGS_HEADER}[{index}]") for index, item in enumerate(value))
-    raise InvalidMessage(f"header {TAGS_HEADER}: must be a string or a list of strings, got {type(value).__name__}")
+    raise InvalidMessage(f"header {TAGS_HEADER}", f"must be a string or a list of strings, got {type(value).__name__}")
 
 
 def _text(value: Any, where: str) -> str:
@@ -103,14 +103,14 @@ def _text(value: Any, where: str) -> str:
         try:
             return value.decode("utf-8")
         except UnicodeDecodeError:
-            raise InvalidMessage(f"header {where}: not valid UTF-8") from None
-    raise InvalidMessage(f"header {where}: must be a string, got {type(value).__name__}")
+            raise InvalidMessage(f"header {where}", "not valid UTF-8") from None
+    raise InvalidMessage(f"header {where}", f"must be a string, got {type(value).__name__}")
 
 
 def _scalar_text(value: Any, where: str) -> str:
     text = _property_text(value)
     if text is None:
-        raise InvalidMessage(f"header {where}: must be a string or a number, got {type(value).__name__}")
+        raise InvalidMessage(f"header {where}", f"must be a string or a number, got {type(value).__name__}")
     return text
 
 

@@ -16,7 +16,12 @@ MAX_TOPIC_LENGTH = 1024
 
 
 class InvalidMessage(ValueError):
-    """The message cannot be routed at all; the text names the field ("topic: ...")."""
+    """The message cannot be routed at all; `field` names what is wrong, the text reads '<field>: <problem>'."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
 
 
 def inbound_message(
@@ -30,7 +35,7 @@ def inbound_message(
     table could ever match."""
     if not topic or len(topic) > MAX_TOPIC_LENGTH or "" in topic.split("."):
         raise InvalidMessage(
-            f"topic: must be 1-{MAX_TOPIC_LENGTH} characters of '.'-separated non-empty words, got {topic!r}"
+            "topic", f"must be 1-{MAX_TOPIC_LENGTH} characters of '.'-separated non-empty words, got {topic!r:.200}"
         )
     return Message(topic=topic, tags=tuple(tags), key=key, properties=dict(properties), body=body or _no_body)
 

@@ -8,7 +8,7 @@ field; nothing a caller sends reaches Python internals or ends as INTERNAL.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
@@ -16,11 +16,32 @@ import grpc
 from verdict.v1 import decision_pb2, decision_pb2_grpc
 
 from .. import ql
-from ..routing import BodyError, InvalidMessage, RouteOutcome, inbound_message, raw_body
+from ..routing import (
+    CONDITION_FALSE,
+    ERROR,
+    GRAY_EXCLUDED,
+    NOT_FIRST,
+    NOT_SELECTED,
+    TAG_MISMATCH,
+    BodyError,
+    InvalidMessage,
+    RouteOutcome,
+    inbound_message,
+    raw_body,
+)
 from ..rules import Decision, EvalFailure, RuleSetFailure
 from ..store import NotFound
+from . import errors
 from .catalog import Catalog
-from .facts import FactsError, select_facts, struct_to_dict, to_value
+from .facts import (
+    FactsError,
+    parse_facts_json,
+    parse_facts_json_list,
+    select_facts,
+    struct_to_dict,
+    to_json,
+    to_value,
+)
 from .ids import DecisionIds
 from .observe import Observer
 
@@ -54,63 +75,86 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         if request.expression:
             return self._evaluate_expression(request, context)
         rule_set = self._find_rule_set(request.rule_set, request.version, context)
-        facts = self._facts(request.facts, rule_set.free_variables, context)
+        source = request.facts_json or request.facts
+        facts = self._facts(source, rule_set.free_variables, context)
         decision = self._decide(rule_set, facts, request.explain, context)
         response = decision_pb2.EvaluateResponse(
             rule_set=rule_set.name, version=rule_set.version, decision_id=self._ids.next()
         )
-        self._fill(response, decision, context)
-        self._observer.decided(rule_set, decision, request.facts, response.decision_id)
+        self._fill(response, decision, context, request.result_format == decision_pb2.RESULT_FORMAT_JSON)
+        self._observer.decided(rule_set, decision, source, response.decision_id)
         return response
 
     def EvaluateBatch(
         self, request: decision_pb2.EvaluateBatchRequest, context: grpc.ServicerContext
     ) -> decision_pb2.EvaluateBatchResponse:
-        if len(request.facts) > MAX_BATCH:
-            context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"facts: at most {MAX_BATCH} entries per batch, got {len(request.facts)}",
-            )
+        if request.facts_json and len(request.facts):
+            errors.invalid_field(context, "facts_json", "give facts or facts_json, not both")
         rule_set = self._find_rule_set(request.rule_set, request.version, context)
         names = rule_set.free_variables
-        batch = [self._facts(facts, names, context, index) for index, facts in enumerate(request.facts)]
+        if request.facts_json:
+            batch = self._facts_list_json(request.facts_json, names, context)
+            sources: Sequence[Any] = batch  # the log shows what the rules read: the full text is not kept
+        else:
+            _check_batch_size(len(request.facts), "facts", context)
+            batch = [self._facts(facts, names, context, index) for index, facts in enumerate(request.facts)]
+            sources = request.facts
         decisions = self._decide_many(rule_set, batch, request.explain, context)
         response = decision_pb2.EvaluateBatchResponse()
         ids = [self._ids.next() for _ in decisions]
+        as_json = request.result_format == decision_pb2.RESULT_FORMAT_JSON
         for decision, decision_id in zip(decisions, ids, strict=True):
             item = response.results.add(rule_set=rule_set.name, version=rule_set.version, decision_id=decision_id)
-            self._fill(item, decision, context)
-        self._observer.decided_many(rule_set, decisions, request.facts, ids)
+            self._fill(item, decision, context, as_json)
+        self._observer.decided_many(rule_set, decisions, sources, ids)
         return response
 
     def _find_rule_set(self, name: str, version: int, context: grpc.ServicerContext):
         if not name:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "rule_set: required (or an ad-hoc expression)")
+            errors.invalid_field(context, "rule_set", "required (or an ad-hoc expression)")
         if version < 0:
-            context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, f"version: must be 0 (active) or a version number, got {version}"
-            )
+            errors.invalid_field(context, "version", f"must be 0 (active) or a version number, got {version}")
         try:
             return self._catalog.rule_set(name, version)
         except NotFound as err:
-            context.abort(grpc.StatusCode.NOT_FOUND, str(err))
+            errors.abort(
+                context,
+                grpc.StatusCode.NOT_FOUND,
+                errors.RULE_SET_NOT_FOUND,
+                str(err),
+                metadata={"rule_set": name, "version": version or None},
+            )
 
     @staticmethod
     def _facts(
-        struct, names: frozenset[str], context: grpc.ServicerContext, index: int | None = None
+        source, names: frozenset[str], context: grpc.ServicerContext, index: int | None = None
     ) -> dict[str, Any]:
+        """The facts the rules read, from a Struct or (a str) the facts_json text."""
         try:
-            return select_facts(struct, names)
+            if type(source) is str:
+                return parse_facts_json(source, names)
+            return select_facts(source, names)
         except FactsError as err:
+            if type(source) is str:
+                _bad_facts(context, "facts_json", str(err))
             where = f"facts[{index}]" if index is not None else "facts"
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{where}: {err}")
+            _bad_facts(context, where, f"{where}: {err}")
+
+    @staticmethod
+    def _facts_list_json(text: str, names: frozenset[str], context: grpc.ServicerContext) -> list[dict[str, Any]]:
+        try:
+            batch = parse_facts_json_list(text, names)
+        except FactsError as err:
+            _bad_facts(context, "facts_json", str(err))
+        _check_batch_size(len(batch), "facts_json", context)
+        return batch
 
     @staticmethod
     def _decide(rule_set, facts: dict[str, Any], explain: bool, context: grpc.ServicerContext) -> Decision:
         try:
             return rule_set.evaluate(facts, explain)
         except RuleSetFailure as err:
-            _abort_failure(context, rule_set.name, err.failure)
+            _abort_failure(context, rule_set, err.failure)
 
     @staticmethod
     def _decide_many(
@@ -119,14 +163,25 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         try:
             return rule_set.evaluate_many(batch, explain)
         except RuleSetFailure as err:
-            _abort_failure(context, rule_set.name, err.failure)
+            _abort_failure(context, rule_set, err.failure)
 
     @staticmethod
-    def _fill(response: decision_pb2.EvaluateResponse, decision: Decision, context: grpc.ServicerContext) -> None:
+    def _fill(
+        response: decision_pb2.EvaluateResponse, decision: Decision, context: grpc.ServicerContext, as_json: bool
+    ) -> None:
         try:
-            to_value(decision.result, response.result)
+            if as_json:
+                response.result_json = to_json(decision.result)
+            else:
+                to_value(decision.result, response.result)
         except FactsError as err:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"rule set result cannot be returned: {err}")
+            errors.abort(
+                context,
+                grpc.StatusCode.FAILED_PRECONDITION,
+                errors.RESULT_NOT_RETURNABLE,
+                f"rule set result cannot be returned: {err}",
+                metadata={"rule_set": response.rule_set, "version": response.version},
+            )
         if decision.matched_rules:
             response.matched_rules.extend(decision.matched_rules)
         if decision.degraded:
@@ -144,33 +199,43 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
 
     def _evaluate_expression(self, request, context: grpc.ServicerContext) -> decision_pb2.EvaluateResponse:
         if not self._allow_adhoc:
-            context.abort(
+            errors.abort(
+                context,
                 grpc.StatusCode.PERMISSION_DENIED,
+                errors.ADHOC_DISABLED,
                 "expression: ad-hoc expressions are disabled on this server (start it with --allow-adhoc)",
             )
         if request.rule_set:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "give either rule_set or expression, not both")
+            errors.invalid_field(context, "expression", "give either rule_set or expression, not both")
         if len(request.expression) > MAX_EXPRESSION_CHARS:
-            context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"expression: at most {MAX_EXPRESSION_CHARS} characters, got {len(request.expression)}",
+            errors.invalid_field(
+                context, "expression", f"at most {MAX_EXPRESSION_CHARS} characters, got {len(request.expression)}"
             )
         try:
             program = self._engine.compile(request.expression)
         except ql.QLError as err:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"expression: {err}")
-        facts = self._facts(request.facts, program.free_variables, context)
+            _expression_error(context, errors.EXPRESSION_INVALID, err)
+        facts = self._facts(request.facts_json or request.facts, program.free_variables, context)
         response = decision_pb2.EvaluateResponse(decision_id=self._ids.next())
         try:
             value = program.run(facts, timeout_ms=ADHOC_TIMEOUT_MS)
         except ql.QLTimeoutError as err:
-            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, f"expression: {err}")
+            errors.abort(
+                context,
+                grpc.StatusCode.FAILED_PRECONDITION,
+                errors.SCRIPT_TIMEOUT,
+                f"expression: {err}",
+                metadata={"ql_code": err.code, "timeout_ms": ADHOC_TIMEOUT_MS},
+            )
         except ql.QLError as err:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"expression: {err}")
+            _expression_error(context, errors.EXPRESSION_FAILED, err)
         try:
-            to_value(value, response.result)
+            if request.result_format == decision_pb2.RESULT_FORMAT_JSON:
+                response.result_json = to_json(value)
+            else:
+                to_value(value, response.result)
         except FactsError as err:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"expression: {err}")
+            errors.invalid_field(context, "expression", str(err), errors.RESULT_NOT_RETURNABLE)
         return response
 
     # Route ----------------------------------------------------------------------------------------------------
@@ -181,7 +246,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
                 request.topic, request.tags, request.key, request.properties, _body_loader(request)
             )
         except InvalidMessage as err:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+            errors.invalid_field(context, err.field, err.problem)
         snapshot = self._catalog.snapshot
         outcome = snapshot.route_index.route(message)
         response = decision_pb2.RouteResponse(decision_id=self._ids.next())
@@ -218,7 +283,7 @@ def _fill_route(response: decision_pb2.RouteResponse, outcome: RouteOutcome) -> 
             system=s.system,
             table=s.table,
             version=s.version,
-            reason=decision_pb2.SkipReason.Value(s.reason),
+            reason=_SKIP_REASONS[s.reason],
             detail=s.detail,
         )
 
@@ -239,11 +304,48 @@ def _fill_plain(value: Any, out) -> None:
         out.string_value = str(value)
 
 
-def _abort_failure(context: grpc.ServicerContext, name: str, failure: EvalFailure) -> None:
-    where = f"rule '{failure.rule_id}'" if failure.rule_id else "rule set"
-    status = (
-        grpc.StatusCode.DEADLINE_EXCEEDED
-        if failure.code == ql.errors.SCRIPT_TIME_OUT
-        else grpc.StatusCode.FAILED_PRECONDITION
+def _abort_failure(context: grpc.ServicerContext, rule_set: Any, failure: EvalFailure) -> None:
+    errors.rule_failure(
+        context,
+        rule_set.name,
+        rule_set.version,
+        code=failure.code,
+        message=failure.message,
+        rule_id=failure.rule_id or None,
+        line=failure.line or None,
+        column=failure.column or None,
     )
-    context.abort(status, f"rule set '{name}' failed ({where}, on_error: fail): [{failure.code}] {failure.message}")
+
+
+def _bad_facts(context: grpc.ServicerContext, field: str, message: str) -> None:
+    errors.abort(
+        context,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        errors.FACTS_INVALID,
+        message,
+        metadata={"field": field},
+        violations=[(field, message)],
+    )
+
+
+def _check_batch_size(count: int, field: str, context: grpc.ServicerContext) -> None:
+    if count > MAX_BATCH:
+        errors.invalid_field(context, field, f"at most {MAX_BATCH} entries per batch, got {count}")
+
+
+def _expression_error(context: grpc.ServicerContext, reason: str, err: ql.QLError) -> None:
+    errors.abort(
+        context,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        reason,
+        f"expression: {err}",
+        metadata={"ql_code": err.code, "line": err.line, "column": err.column},
+        violations=[("expression", str(err))],
+    )
+
+
+# The domain's reason names (routing.route) as the contract's prefixed enum values.
+_SKIP_REASONS = {
+    name: decision_pb2.SkipReason.Value(f"SKIP_REASON_{name}")
+    for name in (NOT_SELECTED, TAG_MISMATCH, CONDITION_FALSE, GRAY_EXCLUDED, ERROR, NOT_FIRST)
+}
