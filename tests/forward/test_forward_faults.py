@@ -178,7 +178,9 @@ def test_broker_restart_mid_stream(broker, topology, start_server, start_forward
     publish(channel, topology.source_exchange, [(m.routing_key, m.properties, m.body) for m in first])
     conn.close()
     assert wait_for(lambda: forwarder.metric("verdict_forward_messages_total") >= 50)
-    broker.restart()  # every connection drops; durable queues and persistent messages survive
+    broker.stop()  # every connection drops; durable queues and persistent messages survive
+    assert wait_for(lambda: forwarder.http("/healthz")[0] == 503)  # not consuming while the broker is away
+    broker.start()
     assert wait_for(lambda: forwarder.http("/healthz")[0] == 200)
     conn, channel = open_channel(broker, topology, ORDER_TARGETS)
     publish(channel, topology.source_exchange, [(m.routing_key, m.properties, m.body) for m in rest])
@@ -320,3 +322,29 @@ def test_bad_settings_are_refused_before_connecting(start_forwarder, tmp_path):
     assert result.returncode == 2
     assert "--queue is required" in result.stderr and "--broker must be an amqp://" in result.stderr
     assert "--prefetch must be at least 1" in result.stderr
+
+
+def test_a_new_route_table_is_bound_and_routed_without_a_restart(broker, topology, start_server, start_forwarder):
+    server = start_server()
+    conn, channel = open_channel(broker, topology, ["refund.ledger"])
+    forwarder = start_forwarder(topology.queue, "--data", str(server.data_dir), *topology.forward_args())
+    generation = forwarder.metric("verdict_snapshot_generation")
+    table = "kind: RouteTable\nname: refunds\ntopic: refund.*\nsystems:\n  - system: ledger\n    selected: true\n    target: refund.ledger\n"
+    put = server.cli("rules", "put", "-", input_text=table)
+    assert put.returncode == 0, put.stderr
+    assert wait_for(lambda: forwarder.metric("verdict_snapshot_generation") > generation, timeout_s=10)
+    properties = pika.BasicProperties(message_id="r-1")
+
+    def bound() -> bool:  # the forwarder binds refund.* to the source exchange once it sees the table
+        try:
+            publish(channel, topology.source_exchange, [("refund.issued", properties, b"{}")])
+            return True
+        except pika.exceptions.UnroutableError:
+            return False
+
+    assert wait_for(bound, timeout_s=10)
+    conn.close()
+    received = collect(broker.url, [topology.sink("refund.ledger")], until=lambda r: len(r) >= 1)
+    assert [(r.headers["verdict-system"], r.headers["verdict-route-table"]) for r in received] == [
+        ("ledger", "refunds")
+    ]
