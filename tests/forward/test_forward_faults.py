@@ -348,3 +348,23 @@ def test_a_new_route_table_is_bound_and_routed_without_a_restart(broker, topolog
     assert [(r.headers["verdict-system"], r.headers["verdict-route-table"]) for r in received] == [
         ("ledger", "refunds")
     ]
+
+
+def test_double_headers_from_other_producers_are_forwarded_exactly(broker, topology, rules_dir, start_forwarder):
+    """Java, Go and .NET producers send doubles; pika alone truncated them (see amqp_fields). (RabbitMQ itself
+    refuses a NaN: Erlang has none.)"""
+    from verdict_server.forward import amqp_fields
+
+    amqp_fields.install()  # lets this test's publisher send doubles, as those producers do
+    conn, channel = open_channel(broker, topology, ["event.plain", "event.paid"])
+    forwarder = start_forwarder(topology.queue, "--rules-dir", str(rules_dir), *topology.forward_args())
+    doubles = pika.BasicProperties(headers={"price": 99.5, "ratio": 1e-300, "nested": {"x": -1.25}})
+    publish(channel, topology.source_exchange, [("event.created", doubles, b"1"), ("event.created", doubles, b"2")])
+    conn.close()
+    received = collect(broker.url, all_sinks(topology, ["event.plain", "event.paid"]), until=lambda r: len(r) >= 2)
+    assert sorted(r.body for r in received) == [b"1", b"2"] and {r.queue for r in received} == {
+        topology.sink("event.plain")
+    }
+    for r in received:
+        assert r.headers["price"] == 99.5 and r.headers["nested"] == {"x": -1.25} and r.headers["ratio"] == 1e-300
+    assert forwarder.metric("verdict_forward_reconnects_total") == 0

@@ -66,3 +66,33 @@ def test_destination_headers_add_to_a_copy_of_the_original():
         "verdict-message-id": "m-1",
     }
     assert original == {"env": "prod"}
+
+
+def test_double_headers_decode_and_encode_exactly():
+    """An AMQP double (from a Java or Go producer): pika alone decodes 99.5 as 99, dies on NaN, encodes no float."""
+    import math
+    import struct
+
+    import pika.data
+
+    from verdict_server.forward import amqp_fields
+
+    amqp_fields.install()
+    table = b"".join(
+        [
+            b"\x05price" + b"d" + struct.pack(">d", 99.5),
+            b"\x03nan" + b"d" + struct.pack(">d", float("nan")),
+            b"\x04half" + b"f" + struct.pack(">f", 0.5),
+            b"\x06nested" + b"F" + struct.pack(">I", 11) + b"\x01x" + b"d" + struct.pack(">d", -1.25),
+            b"\x01n" + b"I" + struct.pack(">i", 7),
+        ]
+    )
+    headers, _ = pika.data.decode_table(struct.pack(">I", len(table)) + table, 0)
+    assert headers["price"] == 99.5 and math.isnan(headers["nan"]) and headers["half"] == 0.5
+    assert headers["nested"] == {"x": -1.25} and headers["n"] == 7
+    copy = destination_headers(headers, Destination("crm", "crm.t", 0, "order-events", 3), "m-1")
+    pieces: list[bytes] = []
+    pika.data.encode_table(pieces, copy)
+    again, _ = pika.data.decode_table(b"".join(pieces), 0)
+    assert again["price"] == 99.5 and again["nested"] == {"x": -1.25} and math.isnan(again["nan"])
+    assert route_message("a", headers, "", b"", None).properties["price"] == "99.5"

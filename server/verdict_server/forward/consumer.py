@@ -35,6 +35,7 @@ from ..service.ids import DecisionIds
 from ..service.observe import Observer, ServingObserver
 from ..service.stores import open_store
 from ..store import ChangePoller
+from . import amqp_fields
 from .config import ForwardConfig
 from .mapping import (
     MESSAGE_ID_HEADER,
@@ -48,6 +49,7 @@ from .observe import DEAD_LETTERED, FORWARDED, NO_DESTINATION, ForwardMetrics
 from .pending import Publish, SourceMessage, Unconfirmed
 
 log = logging.getLogger(__name__)
+amqp_fields.install()
 
 PERSISTENT = 2
 FIRST_RECONNECT_S = 0.2
@@ -297,8 +299,8 @@ class Forwarder:
             if batch is None:
                 return
             results = [(message, self._route(message)) for message in batch]
-            conn = self._conn
-            if conn is not None and batch[0].generation == self._generation:
+            conn = self._conn  # a batch may straddle a reconnection: _routed drops the messages of a lost one
+            if conn is not None:
                 # One hand-back per batch, not per message: every wake-up of the connection thread is a GIL
                 # switch, and per message they made routing threads slower than routing on the connection thread.
                 self._call_soon(conn, lambda done=results: self._routed_many(done))
