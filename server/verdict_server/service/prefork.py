@@ -63,7 +63,9 @@ class Supervisor:
         config = self.config
         config.data_dir.mkdir(parents=True, exist_ok=True)
         _token, self._token_path = load_or_create_token(config.admin_token_file, config.data_dir)
-        open_serving_store(config.store_url(), seed=config.seed).close()  # creates and seeds a new store once, before the workers race for it
+        open_serving_store(
+            config.store_url(), seed=config.seed
+        ).close()  # creates and seeds a new store once, before the workers race for it
 
     def _spawn(self, worker: _Worker) -> None:
         pid = os.fork()
