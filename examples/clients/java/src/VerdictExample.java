@@ -81,8 +81,13 @@ public final class VerdictExample {
             "retryableStatusCodes", List.of("UNAVAILABLE"));
     Map<String, Object> methodConfig =
         Map.of(
-            "name",
-            List.of(Map.of("service", "verdict.v1.DecisionService"), Map.of("service", "verdict.v1.AdminService")),
+            "name", // decisions and admin reads; a write is retried by the caller after re-reading, not blindly
+            List.of(
+                Map.of("service", "verdict.v1.DecisionService"),
+                Map.of("service", "verdict.v1.AdminService", "method", "GetDocument"),
+                Map.of("service", "verdict.v1.AdminService", "method", "ListDocuments"),
+                Map.of("service", "verdict.v1.AdminService", "method", "ListVersions"),
+                Map.of("service", "verdict.v1.AdminService", "method", "ValidateDocument")),
             "timeout", "2s", // a default deadline for calls that set none
             "retryPolicy", retryPolicy);
     return ManagedChannelBuilder.forTarget(target)
