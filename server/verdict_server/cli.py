@@ -28,7 +28,9 @@ SERVE_HELP = {
     "rules_dir": "serve a read-only folder of YAML documents instead of the SQLite store (reloaded on change)",
     "admin_token_file": "file holding the admin bearer token (default: DATA_DIR/admin.token, created if absent)",
     "workers": "RPC worker threads",
-    "max_concurrent_rpcs": "calls in progress before new ones get RESOURCE_EXHAUSTED (default 4 x workers)",
+    "max_concurrent_rpcs": "calls accepted at once (running or queued) before new ones get RESOURCE_EXHAUSTED "
+    "(default max(2048, 4 x workers))",
+    "max_queue_ms": "a call that waited longer than this for a worker thread gets RESOURCE_EXHAUSTED instead of running",
     "max_message_bytes": "largest request or response message",
     "allow_adhoc": "allow Evaluate with an ad-hoc QL expression",
     "poll_interval_s": "seconds between checks of the store's change marker",

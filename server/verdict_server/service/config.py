@@ -16,6 +16,9 @@ def default_data_dir() -> Path:
     return Path(base) / "verdict"
 
 
+DEFAULT_CONCURRENCY_LIMIT = 2048  # a memory guard, far above what one process serves: the queue bound sheds first
+
+
 @dataclass
 class ServeConfig:
     host: str = "127.0.0.1"
@@ -24,7 +27,9 @@ class ServeConfig:
     rules_dir: Path | None = None
     admin_token_file: Path | None = None
     workers: int = 16
-    max_concurrent_rpcs: int | None = None  # None = 4 × workers: beyond it callers get RESOURCE_EXHAUSTED, not a queue
+    # Calls accepted at once (running or waiting for a worker); beyond it new ones get RESOURCE_EXHAUSTED at once.
+    max_concurrent_rpcs: int | None = None  # None = max(2048, 4 × workers)
+    max_queue_ms: float = 1000.0  # a call that waited longer than this for a worker is shed (RESOURCE_EXHAUSTED)
     max_message_bytes: int = 4 * 1024 * 1024
     keepalive_time_s: float = 60.0
     keepalive_timeout_s: float = 20.0
@@ -42,7 +47,7 @@ class ServeConfig:
     decision_log_mask: str = ""  # comma-separated fact names whose values are masked in the log
 
     def concurrency_limit(self) -> int:
-        return self.max_concurrent_rpcs or 4 * self.workers
+        return self.max_concurrent_rpcs or max(DEFAULT_CONCURRENCY_LIMIT, 4 * self.workers)
 
     def masked_fields(self) -> frozenset[str]:
         return frozenset(name.strip() for name in self.decision_log_mask.split(",") if name.strip())
@@ -60,6 +65,8 @@ class ServeConfig:
             found.append(f"--workers must be at least 1, got {self.workers}")
         if not 0.0 <= self.decision_log_sample <= 1.0:
             found.append(f"--decision-log-sample must be between 0 and 1, got {self.decision_log_sample}")
+        if self.max_queue_ms <= 0:
+            found.append(f"--max-queue-ms must be positive, got {self.max_queue_ms}")
         if self.poll_interval_s <= 0:
             found.append(f"--poll-interval-s must be positive, got {self.poll_interval_s}")
         if self.processes > 1 and self.port == 0:

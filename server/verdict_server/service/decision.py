@@ -184,6 +184,8 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
             )
         if decision.matched_rules:
             response.matched_rules.extend(decision.matched_rules)
+        if decision.defaulted:
+            response.defaulted = True
         if decision.degraded:
             response.degraded = True
         if decision.error is not None:

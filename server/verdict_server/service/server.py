@@ -6,7 +6,6 @@ import logging
 import signal
 import ssl
 import threading
-from concurrent import futures
 from pathlib import Path
 
 import grpc
@@ -25,6 +24,7 @@ from .decision_log import DecisionLog
 from .interceptors import ServingInterceptor
 from .metrics import Metrics
 from .observe import ServingObserver
+from .queueing import QueueTimingExecutor
 from .reflection import enable_reflection
 from .seed import seed_examples
 
@@ -125,8 +125,8 @@ class VerdictServer:
             ("grpc.server.max_pending_requests_hard_limit", pending_calls),
         ]
         server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="verdict-rpc"),
-            interceptors=[ServingInterceptor(self.metrics)],
+            QueueTimingExecutor(max_workers=config.workers, thread_name_prefix="verdict-rpc"),
+            interceptors=[ServingInterceptor(self.metrics, max_queue_s=config.max_queue_ms / 1000)],
             options=options,
             maximum_concurrent_rpcs=config.concurrency_limit(),
         )
@@ -147,10 +147,13 @@ class VerdictServer:
                 port = server.add_secure_port(address, _server_credentials(config))
             else:
                 port = server.add_insecure_port(address)
-        except RuntimeError as err:  # grpc raises RuntimeError when the address cannot be bound
-            raise SystemExit(f"verdict: cannot listen on {address}: {err}") from None
+        except RuntimeError:  # grpc raises RuntimeError when the address cannot be bound; its text adds nothing
+            port = 0
         if port == 0:
-            raise SystemExit(f"verdict: cannot listen on {address} (in use, or not a local address)")
+            raise SystemExit(
+                f"verdict: cannot listen on {address}: the port is in use or the host is not an address of this "
+                "machine; choose another with --port N (0 picks a free one) or --host"
+            )
         return port
 
     def _reloaded(self, snapshot: Snapshot) -> None:
