@@ -12,8 +12,9 @@ Conventions (what the test may change in a snippet, and nothing else):
   must read VALUE). For `print(...)  # => TEXT` the printed line must be TEXT.
 - A block that must not run (pseudo-code, an API summary) is fenced as ```python no-run. They are counted and must
   stay few (MAX_NO_RUN).
-- Shell: a command line starting with `grpcurl` or `buf curl` in a ```sh block runs in bash, preceded by the
-  page's earlier `NAME=...` lines. Without a real grpcurl, tests/docs/grpcurl_via_buf.py stands in for it. Each
+- Shell: a command starting with `grpcurl`, `buf curl`, `verdict call` or `verdict health` in a ```sh block runs in
+  bash, preceded by the page's earlier `NAME=...` lines; `verdict` finds the server through `$VERDICT_TARGET`,
+  as the CLI documents. Without a real grpcurl, tests/docs/grpcurl_via_buf.py stands in for it. Each
   must succeed; an Evaluate must reach a rule (a matched rule or a QL error) unless it is an ad-hoc expression, a
   batch must have one matched result, a Route must name a destination. When a ```json block follows a command
   directly, the answer must equal it (decision ids aside).
@@ -48,7 +49,7 @@ DEFAULT_ADDRESSES = ("127.0.0.1:50051", "localhost:50051")
 MAX_NO_RUN = 2
 FENCE = re.compile(r"^```(?P<info>[^\n`]*)\n(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 EXPECTATION = re.compile(r"#\s*=>\s*(?P<expected>.+?)\s*$")
-COMMAND = re.compile(r"^(grpcurl|buf curl)\s")
+COMMAND = re.compile(r"^(grpcurl|buf curl|verdict call|verdict health)\b")
 ASSIGNMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=")
 BUF = Path(sys.executable).with_name("buf")
 
@@ -275,6 +276,7 @@ def test_shell_commands_succeed(page: Path, doc_server: ServerProcess, grpcurl_d
     env = {
         **os.environ,
         "VERDICT_DATA": str(doc_server.data_dir),
+        "VERDICT_TARGET": doc_server.target,
         "PATH": f"{grpcurl_dir}{os.pathsep}{BUF.parent}{os.pathsep}{os.environ['PATH']}",
         "BUF": str(BUF),
     }
