@@ -382,6 +382,7 @@ class Compiler:
         return [_at(node, ast.If(test, body, orelse))]
 
     def compile_declaration(self, stmt: n.VarDecl) -> list[ast.stmt]:
+        self.needs_budget = True  # see store_name_statement
         out: list[ast.stmt] = []
         for name, init, line, column in stmt.names:
             value = self.expr(init) if init is not None else _const(None)
@@ -741,6 +742,7 @@ class Compiler:
         return _at(target, _call("_set_global", _name("_S"), _const(name), value))
 
     def store_name_statement(self, target: n.Name, value: ast.expr) -> ast.stmt:
+        self.needs_budget = True  # a stored value can be used twice: `a = [a, a]` doubles without a loop
         resolved = self.resolve(target.name)
         if resolved is None and target.name not in self.constant_values:
             self.assigned.add(target.name)
@@ -759,12 +761,18 @@ class Compiler:
         return _at(node, _call("_template", *parts))
 
     def expr_ListLit(self, node: n.ListLit) -> ast.expr:
-        return _at(node, ast.List([self.expr(item) for item in node.items], ast.Load()))
+        built = _at(node, ast.List([self.expr(item) for item in node.items], ast.Load()))
+        if all(_is_scalar_literal(item) for item in node.items):
+            return built  # its size is the script's own
+        return _at(node, _call("_new_list", built))  # charged to the run's memory budget (budget.py)
 
     def expr_MapLit(self, node: n.MapLit) -> ast.expr:
         keys: list[ast.expr | None] = [_const(key) for key, _ in node.items]
         values = [self.expr(value) for _, value in node.items]
-        return _at(node, ast.Dict(keys, values))
+        built = _at(node, ast.Dict(keys, values))
+        if all(_is_scalar_literal(value) for _, value in node.items):
+            return built
+        return _at(node, _call("_new_map", built))
 
     def expr_Unary(self, node: n.Unary) -> ast.expr:
         operand = self.expr(node.operand)
@@ -907,6 +915,7 @@ class Compiler:
         return _at(node, ast.IfExp(test, self.conditionally(node.then), self.conditionally(node.otherwise)))
 
     def expr_Assign(self, node: n.Assign) -> ast.expr:
+        self.needs_budget = True  # see store_name_statement
         target = node.target
         if node.op == "=":
             value = self.expr(node.value)
@@ -1070,7 +1079,13 @@ class Compiler:
 
 # How `_main(_ctx, _mode)` is called: as Program.run itself, from Program's slow path, or to define the functions.
 MODE_ENTRY, MODE_RUN, MODE_DEFINE = 0, 1, 2
-_RUN_OPTIONS = (("precise", False), ("avoid_null_pointer", False), ("short_circuit", True), ("timeout_ms", None))
+_RUN_OPTIONS = (
+    ("precise", False),
+    ("avoid_null_pointer", False),
+    ("short_circuit", True),
+    ("timeout_ms", None),
+    ("memory_bytes", None),
+)
 
 
 def _entry_arguments() -> ast.arguments:

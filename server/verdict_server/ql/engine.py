@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import threading
+import time
 import types
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -13,7 +14,7 @@ import cachetools
 
 from . import errors, runtime, stdlib
 from .compiler import FILENAME, MODE_DEFINE, MODE_RUN, Compiler, CompileResult
-from .errors import QLError, QLRuntimeError, QLSyntaxError
+from .errors import QLError, QLMemoryError, QLRuntimeError, QLSyntaxError
 from .nodes import strings_in
 from .parser import parse
 
@@ -237,12 +238,16 @@ class Program:
         avoid_null_pointer: bool = False,
         short_circuit: bool = True,
         timeout_ms: float | None = None,
+        memory_bytes: int | None = None,
     ) -> Any:
         """Evaluate the script against `context` (never modified). Raises only QLError subclasses.
 
+        `timeout_ms` and `memory_bytes` (default budget.DEFAULT_MEMORY_BYTES) bound a run that loops, calls
+        functions or assigns values: it fails with SCRIPT_TIME_OUT or SCRIPT_OUT_OF_MEMORY (see budget.py).
+
         Every Program replaces this method with its compiled entry function, which has the same signature: a
         condition then costs one call. The entry handles the plain case itself and hands the rest to `_run`."""
-        return self._run(context, precise, avoid_null_pointer, short_circuit, timeout_ms)
+        return self._run(context, precise, avoid_null_pointer, short_circuit, timeout_ms, memory_bytes)
 
     def _run(
         self,
@@ -251,6 +256,7 @@ class Program:
         avoid_null_pointer: bool,
         short_circuit: bool,
         timeout_ms: float | None,
+        memory_bytes: int | None,
     ) -> Any:
         fn = self._variant(precise, avoid_null_pointer, short_circuit)
         if type(context) is not dict:
@@ -266,7 +272,7 @@ class Program:
             return fn(context, _mode=MODE_RUN)
         state = runtime._state
         previous = state.current
-        state.current = runtime.RunState(self._max_steps, _deadline(timeout_ms))
+        state.current = runtime.RunState(self._max_steps, _deadline(timeout_ms), memory_bytes)
         try:
             return fn(context, _mode=MODE_RUN)
         finally:
@@ -282,7 +288,7 @@ class Program:
         elif isinstance(exc, OverflowError):  # a double operation with an int too large for a double
             error = QLRuntimeError(f"numeric overflow: {exc}", code=errors.INVALID_ARITHMETIC)
         elif isinstance(exc, MemoryError):
-            error = QLRuntimeError("out of memory", code=errors.EXECUTE_OPERATOR_EXCEPTION)
+            error = QLMemoryError("out of memory")
         else:
             error = QLRuntimeError(f"{type(exc).__name__}: {exc}", code=errors.BIZ_EXCEPTION)
         position = locate(exc)
@@ -298,7 +304,7 @@ def _cause(exc: Exception) -> Exception | None:
 def _deadline(timeout_ms: float | None) -> float | None:
     if timeout_ms is None:
         return None
-    return runtime.time.monotonic() + timeout_ms / 1000.0
+    return time.monotonic() + timeout_ms / 1000.0
 
 
 def _copy_context(context: Mapping[str, Any]) -> dict[str, Any]:
@@ -361,6 +367,8 @@ def _namespace(precise: bool, anp: bool, methods: Mapping[str, Callable[..., Any
         "_ANP": anp,
         "_Fn": rt.QLFunction,
         "_tick": rt.tick,
+        "_new_list": rt.new_list,
+        "_new_map": rt.new_map,
         "_add": rt.add_precise if precise else rt.add,
         "_sub": rt.sub_precise if precise else rt.sub,
         "_mul": rt.mul_precise if precise else rt.mul,
