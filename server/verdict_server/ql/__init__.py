@@ -9,7 +9,7 @@ See docs/ql.md (language and API), docs/ql-stdlib.md and docs/ql-compat.md (diff
 """
 
 from . import errors
-from .engine import Engine, Program
+from .engine import Engine, Program, program_bytes
 from .errors import QLError, QLMemoryError, QLRuntimeError, QLSyntaxError, QLThrow, QLTimeoutError
 
 __all__ = [
@@ -22,4 +22,5 @@ __all__ = [
     "QLThrow",
     "QLTimeoutError",
     "errors",
+    "program_bytes",
 ]

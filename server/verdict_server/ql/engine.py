@@ -20,6 +20,9 @@ from .parser import parse
 
 INTERPOLATION_MODES = ("script", "variable", "disable")
 DEFAULT_CACHE_SIZE = 4096
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024  # the compile cache is bounded by the (estimated) bytes of its programs too
+# A compiled program's memory, measured with tracemalloc: ~12 KB plus ~90 bytes per source character.
+_PROGRAM_BASE_BYTES, _PROGRAM_BYTES_PER_CHAR = 12_000, 90
 _BUILTIN_METHODS = {"filter": stdlib.m_filter, "map": stdlib.m_map}  # QLExpress 4's List.filter / List.map
 
 
@@ -28,15 +31,24 @@ class Engine:
     Verdict's standard library. Reuse one engine: it is thread-safe and caches compiled programs."""
 
     def __init__(
-        self, stdlib: bool = False, *, max_steps: int = runtime.DEFAULT_MAX_STEPS, cache_size: int = DEFAULT_CACHE_SIZE
+        self,
+        stdlib: bool = False,
+        *,
+        max_steps: int = runtime.DEFAULT_MAX_STEPS,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        max_memory_bytes: int | None = None,
     ) -> None:
+        """`cache_size` and `cache_bytes` bound the compile cache; `max_memory_bytes` caps the memory budget any run
+        of this engine's programs may ask for (None: no cap beyond what the caller asks)."""
         self.stdlib = stdlib
         self.max_steps = max_steps
+        self.max_memory_bytes = max_memory_bytes
         self._functions: dict[str, Callable[..., Any]] = dict(_stdlib_functions()) if stdlib else {}
         self._methods: dict[str, Callable[..., Any]] = dict(_BUILTIN_METHODS)
         if stdlib:
             self._methods.update(_stdlib_methods())
-        self._cache: cachetools.LRUCache[Any, Program] = cachetools.LRUCache(maxsize=cache_size)
+        self._cache: _ProgramCache = _ProgramCache(cache_size, cache_bytes)
         self._hits = 0
         self._misses = 0
         self._lock = threading.RLock()
@@ -96,7 +108,7 @@ class Engine:
         with self._lock:
             return {
                 "size": len(self._cache),
-                "maxsize": int(self._cache.maxsize),
+                "maxsize": self._cache.max_entries,
                 "hits": self._hits,
                 "misses": self._misses,
             }
@@ -104,6 +116,26 @@ class Engine:
     def clear_cache(self) -> None:
         with self._lock:
             self._cache.clear()
+
+
+class _ProgramCache(cachetools.LRUCache):
+    """An LRU cache of programs bounded both by entries and by their estimated bytes."""
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        super().__init__(maxsize=max_bytes, getsizeof=program_bytes)
+        self.max_entries = max_entries
+
+    def __setitem__(self, key: Any, value: Program) -> None:
+        if program_bytes(value) > self.maxsize:
+            return  # larger than the whole cache: compiled for this caller only
+        super().__setitem__(key, value)
+        while len(self) > self.max_entries:
+            self.popitem()
+
+
+def program_bytes(program: Program) -> int:
+    """The estimated memory of a compiled program (what the byte-bounded caches count)."""
+    return _PROGRAM_BASE_BYTES + _PROGRAM_BYTES_PER_CHAR * len(program.source)
 
 
 # Methods the compiler may turn into Python's own str methods when receiver and argument are strings: only when the
@@ -145,6 +177,7 @@ class Program:
         self._methods = dict(engine._methods)
         self._constants = constants
         self._max_steps = engine.max_steps
+        self._max_memory = engine.max_memory_bytes
         self._tree = tree if tree is not None else _parse(source, strict_newlines, interpolation)
         self._codes: dict[tuple[bool, bool], tuple[types.CodeType, CompileResult]] = {}
         self._variants: dict[tuple[bool, bool, bool], Callable[..., Any]] = {}
@@ -272,6 +305,8 @@ class Program:
             return fn(context, _mode=MODE_RUN)
         state = runtime._state
         previous = state.current
+        if self._max_memory is not None:
+            memory_bytes = min(memory_bytes or runtime.DEFAULT_MEMORY_BYTES, self._max_memory)
         state.current = runtime.RunState(self._max_steps, _deadline(timeout_ms), memory_bytes)
         try:
             return fn(context, _mode=MODE_RUN)

@@ -9,6 +9,7 @@ Java numeric types are recovered from values where it matters (an int within 32 
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Callable, Mapping
 from decimal import (
     ROUND_HALF_UP,
@@ -25,6 +26,7 @@ from . import errors
 from .budget import (
     CHUNK,
     DEFAULT_MAX_STEPS,
+    DEFAULT_MEMORY_BYTES,
     RunState,
     _state,
     charge,
@@ -38,7 +40,14 @@ from .budget import (
 )
 from .errors import QLError, QLMemoryError, QLRuntimeError, QLThrow, QLTimeoutError
 
-__all__ = ["RunState", "new_list", "new_map", "running", "tick"]  # the budget helpers compiled scripts call
+__all__ = [
+    "DEFAULT_MEMORY_BYTES",
+    "RunState",
+    "new_list",
+    "new_map",
+    "running",
+    "tick",
+]  # the budget helpers compiled scripts call
 
 MAX_STRING_LENGTH = 1_000_000
 MAX_LIST_LENGTH = 100_000
@@ -179,6 +188,18 @@ def _append_java_str(value: Any, out: list[str], size: list[int]) -> None:
         text = "object"
     size[0] += len(text)
     out.append(text)
+
+
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel, _SHORT_REPR.maxlist, _SHORT_REPR.maxdict = 3, 8, 8
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = _SHORT_REPR.maxlong = 60
+
+
+def describe(value: Any, limit: int = 80) -> str:
+    """A short repr of a QL value for an error message: a few levels and elements only, so that describing a value
+    that shares its parts (`a = [a, a]`) costs nothing like printing it."""
+    text = _SHORT_REPR.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def java_double(value: float) -> str:

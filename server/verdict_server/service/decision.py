@@ -8,6 +8,7 @@ field; nothing a caller sends reaches Python internals or ends as INTERNAL.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ from verdict.v1 import decision_pb2, decision_pb2_grpc
 
 from .. import ql
 from ..routing import BodyError, Message, RouteOutcome, parse_json_body
-from ..rules import Decision, EvalFailure, RuleSetFailure
+from ..rules import BatchStopped, Decision, EvalFailure, RuleSetFailure
 from ..store import NotFound
 from .catalog import Catalog
 from .facts import FactsError, select_facts, struct_to_dict, to_value
@@ -30,6 +31,11 @@ MAX_BATCH = 10_000
 MAX_TOPIC_LENGTH = 1024
 ADHOC_TIMEOUT_MS = 50
 MAX_EXPRESSION_CHARS = 64 * 1024  # compiling is not budgeted like running: keep what one call can ask for small
+MAX_BATCH_MS = 10_000  # one EvaluateBatch ends at its caller's deadline or after this long, whichever comes first
+# Ad-hoc expressions compile into an engine of their own, so that callers sending new texts cannot push the rule
+# sets' programs out of the main compile cache, nor keep more than this much memory in compiled expressions.
+ADHOC_CACHE_ENTRIES = 256
+ADHOC_CACHE_BYTES = 16 * 1024 * 1024
 
 
 class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
@@ -40,9 +46,13 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         *,
         allow_adhoc: bool = False,
         observer: Observer | None = None,
+        max_batch_ms: int = MAX_BATCH_MS,
     ) -> None:
+        """`engine` compiles ad-hoc expressions only (rule sets come compiled from the catalog): give it a small
+        cache of its own, see adhoc_engine()."""
         self._catalog = catalog
         self._engine = engine
+        self._max_batch_ms = max_batch_ms
         self._allow_adhoc = allow_adhoc
         self._ids = DecisionIds()
         self._observer = observer or Observer()
@@ -75,7 +85,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         rule_set = self._find_rule_set(request.rule_set, request.version, context)
         names = rule_set.free_variables
         batch = [self._facts(facts, names, context, index) for index, facts in enumerate(request.facts)]
-        decisions = self._decide_many(rule_set, batch, request.explain, context)
+        decisions = self._decide_many(rule_set, batch, request.explain, context, self._batch_deadline(context))
         response = decision_pb2.EvaluateBatchResponse()
         ids = [self._ids.next() for _ in decisions]
         for decision, decision_id in zip(decisions, ids, strict=True):
@@ -83,6 +93,14 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
             self._fill(item, decision, context)
         self._observer.decided_many(rule_set, decisions, request.facts, ids)
         return response
+
+    def _batch_deadline(self, context: grpc.ServicerContext) -> float:
+        """The time.monotonic() at which the whole batch stops: the caller's deadline or the server's maximum."""
+        limit_s = self._max_batch_ms / 1000
+        remaining = context.time_remaining()
+        if remaining is not None:
+            limit_s = min(limit_s, remaining)
+        return time.monotonic() + limit_s
 
     def _find_rule_set(self, name: str, version: int, context: grpc.ServicerContext):
         if not name:
@@ -115,12 +133,15 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
 
     @staticmethod
     def _decide_many(
-        rule_set, batch: list[dict[str, Any]], explain: bool, context: grpc.ServicerContext
+        rule_set, batch: list[dict[str, Any]], explain: bool, context: grpc.ServicerContext, until: float
     ) -> list[Decision]:
         try:
-            return rule_set.evaluate_many(batch, explain)
+            return rule_set.evaluate_many(batch, explain, until, cancelled=lambda: not context.is_active())
         except RuleSetFailure as err:
             _abort_failure(context, rule_set.name, err.failure)
+        except BatchStopped as err:
+            status = grpc.StatusCode.DEADLINE_EXCEEDED if context.is_active() else grpc.StatusCode.CANCELLED
+            context.abort(status, f"EvaluateBatch stopped: {err}")
 
     @staticmethod
     def _fill(response: decision_pb2.EvaluateResponse, decision: Decision, context: grpc.ServicerContext) -> None:
@@ -166,6 +187,8 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
             value = program.run(facts, timeout_ms=ADHOC_TIMEOUT_MS)
         except ql.QLTimeoutError as err:
             context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, f"expression: {err}")
+        except ql.QLMemoryError as err:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"expression: {err}")
         except ql.QLError as err:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"expression: {err}")
         try:
@@ -248,11 +271,20 @@ def _fill_plain(value: Any, out) -> None:
         out.string_value = str(value)
 
 
+_FAILURE_STATUS = {
+    ql.errors.SCRIPT_TIME_OUT: grpc.StatusCode.DEADLINE_EXCEEDED,
+    ql.errors.SCRIPT_OUT_OF_MEMORY: grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+
+
+def adhoc_engine(max_memory_bytes: int | None = None) -> ql.Engine:
+    """The engine ad-hoc expressions compile into: the standard library, a small cache of its own."""
+    return ql.Engine(
+        stdlib=True, cache_size=ADHOC_CACHE_ENTRIES, cache_bytes=ADHOC_CACHE_BYTES, max_memory_bytes=max_memory_bytes
+    )
+
+
 def _abort_failure(context: grpc.ServicerContext, name: str, failure: EvalFailure) -> None:
     where = f"rule '{failure.rule_id}'" if failure.rule_id else "rule set"
-    status = (
-        grpc.StatusCode.DEADLINE_EXCEEDED
-        if failure.code == ql.errors.SCRIPT_TIME_OUT
-        else grpc.StatusCode.FAILED_PRECONDITION
-    )
+    status = _FAILURE_STATUS.get(failure.code, grpc.StatusCode.FAILED_PRECONDITION)
     context.abort(status, f"rule set '{name}' failed ({where}, on_error: fail): [{failure.code}] {failure.message}")
