@@ -19,6 +19,7 @@ from verdict.v1 import decision_pb2, decision_pb2_grpc
 from .. import ql
 from ..routing import BodyError, Message, RouteOutcome, parse_json_body
 from ..rules import BatchStopped, Decision, EvalFailure, RuleSetFailure
+from ..rules.values import NotPlain, plain
 from ..store import NotFound
 from .catalog import Catalog
 from .facts import FactsError, select_facts, struct_to_dict, to_value
@@ -192,8 +193,8 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         except ql.QLError as err:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"expression: {err}")
         try:
-            to_value(value, response.result)
-        except FactsError as err:
+            to_value(plain(value), response.result)
+        except (FactsError, NotPlain) as err:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"expression: {err}")
         return response
 
