@@ -12,6 +12,10 @@ budget, and no single step of it holds the process for more than a few milliseco
   size of a container counts what it holds each time it appears (`a = [a, a]` doubles), so no value of a run is ever
   larger than its budget, and walking one (==, `in`, `*.`, printing, returning it) is bounded by construction. What a
   run builds is charged even when it drops it again, so the charge also bounds what it can hold at once.
+  A container's size is measured when it is built (or first used, for facts) and then remembered; storing into a
+  container charges what is stored and grows that container's remembered size, but not the sizes of containers that
+  already hold it. Such a stale size can only understate what a value stands for, never what was allocated, and every
+  walk over values (==, `in`, printing, `*.`, returning a result) charges its own work as it goes: it cannot stall.
 
 Scripts without loops, functions or assignments run without a budget: every value they build is bounded by the
 script's own size (each operator combines values its operands already had).
@@ -22,6 +26,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from .errors import QLMemoryError, QLTimeoutError
@@ -38,12 +43,12 @@ SCALAR_BYTES = 32
 STR_BYTES = 49  # plus one per character
 LIST_BYTES, SLOT_BYTES = 56, 8  # a list, plus one slot per element
 MAP_BYTES, ENTRY_BYTES = 64, 72  # a map, plus one entry (hash, key and value slots, index) per key
-_REMEMBERED_SIZE = 1024  # containers at least this large keep their measured size for the rest of the run
+_SCALARS = frozenset({int, float, bool, type(None), Decimal})  # checked first: isinstance(x, Mapping) is slow
 
 
 class RunState:
-    """One run's budget. `sizes` remembers the measured size of large containers (by identity, holding them so the
-    identity stays theirs) until the run changes any container."""
+    """One run's budget. `sizes` remembers the measured size of the containers the run built or measured, by
+    identity (holding them, so that the identity stays theirs)."""
 
     __slots__ = ("steps", "deadline", "max_steps", "memory", "max_memory", "sizes")
 
@@ -100,13 +105,20 @@ def charge_built(size: int) -> None:
     state.memory -= size
     if state.memory < 0:
         raise state.out_of_memory()
-    charge(size // SLOT_BYTES)
+    if size > WORK_PER_STEP * SLOT_BYTES:  # smaller values cost less than the step that built them
+        charge(size // SLOT_BYTES)
 
 
 def charge_string(text: str) -> str:
     """A built string: charged, then handed back (so helpers can `return charge_string(...)`)."""
-    if _state.current is not None:
-        charge_built(STR_BYTES + len(text))
+    state = _state.current
+    if state is not None:
+        size = STR_BYTES + len(text)
+        state.memory -= size
+        if state.memory < 0:
+            raise state.out_of_memory()
+        if size > WORK_PER_STEP * SLOT_BYTES:
+            charge(size // SLOT_BYTES)
     return text
 
 
@@ -126,7 +138,7 @@ def new_list(items: list[Any]) -> list[Any]:
     if state is not None:
         size = LIST_BYTES + SLOT_BYTES * len(items)
         for item in items:
-            size += size_of(item, state)
+            size += SCALAR_BYTES if type(item) in _SCALARS else size_of(item, state)
         charge_built(size)
         _remember(state, items, size)
     return items
@@ -145,8 +157,8 @@ def new_map(entries: dict[Any, Any]) -> dict[Any, Any]:
 
 
 def stored(container: Any, key: Any, value: Any) -> None:
-    """`container[key] = value` is about to happen: charge the value where it now also appears. Containers that
-    hold this one have grown too, so every remembered size is forgotten (they are measured again when needed)."""
+    """`container[key] = value` is about to happen: charge the value where it now also appears (see the module
+    docstring for the containers that already hold this one)."""
     state = _state.current
     if state is None:
         return
@@ -154,13 +166,16 @@ def stored(container: Any, key: Any, value: Any) -> None:
     if isinstance(container, dict) and key not in container:
         size += ENTRY_BYTES + size_of(key, state)
     charge_built(size)
-    if state.sizes:
-        state.sizes = None
+    known = state.sizes.get(id(container)) if state.sizes is not None else None
+    if known is not None and known[0] is container:
+        state.sizes[id(container)] = (container, known[1] + size)  # type: ignore[index]
 
 
 def size_of(value: Any, state: RunState) -> int:
     """The bytes `value` stands for where it appears: containers count their contents each time they appear."""
     kind = type(value)
+    if kind in _SCALARS:
+        return SCALAR_BYTES
     if kind is str:
         return STR_BYTES + len(value)
     if kind is list or kind is dict or isinstance(value, list | Mapping):
@@ -188,6 +203,9 @@ def _measure(value: Any, state: RunState, sizes: dict[int, tuple[Any, int]] | No
     while pending:
         item = pending.pop()
         kind = type(item)
+        if kind in _SCALARS:
+            total += SCALAR_BYTES
+            continue
         if kind is str:
             total += STR_BYTES + len(item)
             continue
@@ -217,7 +235,7 @@ def _measure(value: Any, state: RunState, sizes: dict[int, tuple[Any, int]] | No
 
 
 def _remember(state: RunState, value: Any, size: int) -> None:
-    if size >= _REMEMBERED_SIZE and (type(value) is list or type(value) is dict):
+    if type(value) is list or type(value) is dict:
         if state.sizes is None:
             state.sizes = {}
         state.sizes[id(value)] = (value, size)
