@@ -1,17 +1,21 @@
 """Hostile load (issue 19): each row's reproducer sent beside normal traffic, one row at a time.
 
-    .venv/bin/python benchmarks/bench_hostile.py [--repeat N]     # in the repository root
+    .venv/bin/python benchmarks/bench_hostile.py [--repeat N] [--publish]     # in the repository root
 
 One `verdict serve` (--allow-adhoc) holds a rule set per hostile rule (`on_error: default`, `timeout_ms: 1000`).
 For each row, two bystander threads evaluate the example rule set pharmacist.otc_block in a closed loop while the
 hostile call runs N times (default 3) in a third thread. Reported per row: the hostile call's time (worst of N)
 against its budget, the QL code it ended with, the bystanders' p50/p99/max latency during the row, and the server's
-peak RSS (VmHWM) after the row. A floor row ("none") measures the bystanders with no hostile call.
+peak RSS (VmHWM) after the row. A floor row ("none") measures the bystanders with no hostile call. --publish writes
+the table to results/hostile.md and into RESULTS.md (report.py repeats results/hostile.md in every report).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import os
+import platform
 import statistics
 import sys
 import tempfile
@@ -21,7 +25,7 @@ from pathlib import Path
 
 import grpc
 from google.protobuf.struct_pb2 import Struct
-from servers import _status_kib, start_verdict
+from servers import BENCH_DIR, _status_kib, start_verdict
 
 from verdict.v1 import admin_pb2, admin_pb2_grpc, decision_pb2, decision_pb2_grpc
 
@@ -134,10 +138,54 @@ def _measure_row(server, row: str, repeat: int) -> dict:
     }
 
 
+HEADER = "| row | what | hostile call (worst) | ended with | bystanders p50 / p99 / max | peak RSS |"
+
+
+def _markdown(rows: list[tuple[str, dict]], repeat: int, started: str) -> str:
+    lines = [
+        "## Hostile load (issue 19)",
+        "",
+        f"`.venv/bin/python benchmarks/bench_hostile.py --publish`, {started}; {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, load average at the end {os.getloadavg()[0]:.2f} (shared machine). Each row's "
+        f"hostile call {repeat} times (`on_error: default`, `timeout_ms: {TIMEOUT_MS}`, memory 64 MiB; the promise is "
+        "timeout + 20 ms), beside 2 closed-loop bystanders evaluating pharmacist.otc_block; RSS is the server's VmHWM "
+        "after the row. Before the fix (the issue's table): row 1 97 s and UNKNOWN, row 2 a 3.4 s stall of the whole "
+        "process, row 3 31.9 s, row 4 3.3-5.3 s for a 1 s budget, row 5 1.35 GB, row 8 ~100 s of CPU after the deadline.",
+        "",
+        HEADER,
+        "|---|---|---|---|---|---|",
+    ]
+    for row, result in rows:
+        lines.append(
+            f"| {row} | {ROWS[row][0]} | {result['hostile_s'] * 1000:.0f} ms | {result['outcome']} | "
+            f"{result['p50_ms']:.1f} / {result['p99_ms']:.1f} / {result['max_ms']:.1f} ms | "
+            f"{result['peak_rss_mib']:.0f} MiB |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _publish(text: str) -> None:
+    (BENCH_DIR / "results").mkdir(exist_ok=True)
+    (BENCH_DIR / "results" / "hostile.md").write_text(text)
+    results = BENCH_DIR / "RESULTS.md"
+    report = results.read_text()
+    start = report.find("## Hostile load (issue 19)")
+    if start >= 0:
+        end = report.find("\n## ", start + 1)
+        report = report[:start] + text + (report[end + 1 :] if end >= 0 else "")
+    else:
+        plots = report.find("## Plots")
+        report = report[:plots] + text + "\n" + report[plots:] if plots >= 0 else report + "\n" + text
+    results.write_text(report)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--publish", action="store_true", help="write results/hostile.md and RESULTS.md")
     args = parser.parse_args()
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    measured: list[tuple[str, dict]] = []
     with tempfile.TemporaryDirectory() as tmp, start_verdict(Path(tmp) / "data", extra=("--allow-adhoc",)) as server:
         token = server.token
         with grpc.insecure_channel(server.target) as channel:
@@ -157,11 +205,14 @@ def main() -> int:
         )
         for row in ROWS:
             result = _measure_row(server, row, args.repeat)
+            measured.append((row, result))
             print(
                 f"{row:34s} {result['hostile_s']:9.3f}  {result['outcome']:34s} {result['p50_ms']:7.1f} "
                 f"{result['p99_ms']:7.1f} {result['max_ms']:7.1f} {result['peak_rss_mib']:7.0f} MiB",
                 flush=True,
             )
+    if args.publish:
+        _publish(_markdown(measured, args.repeat, started))
     return 0
 
 

@@ -168,9 +168,16 @@ def markdown(results: dict, plot_prefix: str = "") -> str:
         + _memory(results)
         + _answers(results)
         + _in_process(results)
+        + _hostile()
     )
     lines += _plots(results, plot_prefix)
     return "\n".join(lines) + "\n"
+
+
+def _hostile() -> list[str]:
+    """The last hostile-load run (bench_hostile.py --publish keeps it in results/hostile.md), repeated here."""
+    path = Path(__file__).resolve().parent / "results" / "hostile.md"
+    return ["", *path.read_text().rstrip("\n").splitlines()] if path.exists() else []
 
 
 def _machine(machine: dict) -> str:
