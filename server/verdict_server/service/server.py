@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection
 from verdict.v1 import admin_pb2, admin_pb2_grpc, decision_pb2, decision_pb2_grpc
 
 from .. import ql
-from ..store import ChangePoller, DirectoryStore, SqliteStore, Store
+from ..store import ChangePoller, DirectoryStore, SqliteStore, Store, StoreError
 from .admin import AdminServicer
 from .auth import TokenCheck, load_or_create_token
 from .catalog import Catalog, Snapshot
@@ -94,14 +94,28 @@ class VerdictServer:
         return self.port
 
     def _open_store(self) -> Store:
+        """The store; every way it cannot be opened stops the start with one line naming the file and the fix."""
         config = self.config
         if config.rules_dir is not None:
-            return DirectoryStore(config.rules_dir)
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        db = config.data_dir / DB_FILE_NAME
-        is_new = not db.exists()
-        store = SqliteStore(db)
-        if is_new and config.seed:
+            try:
+                return DirectoryStore(config.rules_dir)
+            except StoreError as err:
+                raise SystemExit(f"verdict: --rules-dir: {err}") from None
+        data_dir = config.data_dir
+        _private_directory(data_dir)
+        db = data_dir / DB_FILE_NAME
+        # A 0-byte file is what an interrupted first start (or `touch`) leaves: SQLite reads it as an empty database,
+        # so it is treated as new and seeded rather than served empty.
+        is_new = not db.exists() or db.stat().st_size == 0
+        try:
+            store = SqliteStore(db)
+        except (StoreError, OSError) as err:
+            raise SystemExit(
+                f"verdict: cannot open the database {db}: {_reason(err)} (restore it from a backup, or move it away "
+                "to start with a new one)"
+            ) from None
+        _private_files(db)
+        if is_new and config.seed and not store.heads():
             seed_examples(store)
         return store
 
@@ -230,6 +244,36 @@ def _read_pem(path: Path | None, flag: str) -> bytes:
         return Path(path).read_bytes()
     except OSError as err:
         raise SystemExit(f"verdict: {flag} {path}: {err.strerror}") from None
+
+
+def _private_directory(path: Path) -> None:
+    """The data directory holds every rule and the admin token: created 0700; an existing one open to other users
+    is reported (its owner chose it; the database and token inside are 0600 anyway)."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        mode = path.stat().st_mode
+    except OSError as err:
+        raise SystemExit(f"verdict: cannot create the data directory {path}: {err.strerror}") from None
+    if mode & 0o077:
+        log.warning("the data directory %s is open to other users (mode %o); chmod 700 it", path, mode & 0o777)
+
+
+def _private_files(db: Path) -> None:
+    """SQLite creates its files with the umask (often 0644: any local user could read every whitelist)."""
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        try:
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            raise SystemExit(f"verdict: cannot make {path} private (chmod 600): {err.strerror}") from None
+
+
+def _reason(err: Exception) -> str:
+    text = str(err)
+    prefix = "cannot open the store: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 def serve(config: ServeConfig, *, shared_port: bool = False, announce: bool = True) -> int:
