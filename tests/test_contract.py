@@ -1,9 +1,13 @@
-"""The committed stubs in client/verdict/v1/ must be exactly what protos/ generates (scripts/gen_protos.py)."""
+"""The contract in protos/: the committed stubs are exactly what it generates (scripts/gen_protos.py), it passes
+`buf lint`, and it names its packages for the languages of the callers."""
 
 from __future__ import annotations
 
 import importlib.util
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +45,34 @@ def test_committed_stubs_match_the_protos(tmp_path: Path) -> None:
         assert _normalised(committed) == _normalised(fresh), (
             f"{name} differs from protos/: run python scripts/gen_protos.py"
         )
+
+
+PROTOS = ROOT / "protos"
+
+
+def test_the_protos_pass_buf_lint() -> None:
+    """The protobuf style guide's STANDARD rules (protos/buf.yaml), with buf from PyPI's buf-bin (a dev dependency)."""
+    buf = shutil.which("buf", path=str(Path(sys.executable).parent)) or shutil.which("buf")
+    assert buf, "buf is missing: pip install -e '.[dev]' installs buf-bin"
+    done = subprocess.run([buf, "lint"], cwd=PROTOS, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_file_names_its_package_for_java_go_and_csharp() -> None:
+    from verdict.v1 import admin_pb2, decision_pb2
+
+    for module in (admin_pb2, decision_pb2):
+        options = module.DESCRIPTOR.GetOptions()
+        assert options.java_package == "com.healthplatform.verdict.v1"
+        assert options.java_multiple_files
+        assert options.java_outer_classname.endswith("Proto")
+        assert options.go_package.endswith("/verdict/v1;verdictv1")
+        assert options.csharp_namespace == "Verdict.V1"
+
+
+def test_enum_values_carry_their_enum_prefix() -> None:
+    from verdict.v1 import decision_pb2
+
+    for enum in decision_pb2.DESCRIPTOR.enum_types_by_name.values():
+        prefix = re.sub(r"(?<!^)(?=[A-Z])", "_", enum.name).upper() + "_"
+        assert all(value.name.startswith(prefix) for value in enum.values), enum.name

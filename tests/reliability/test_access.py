@@ -132,6 +132,9 @@ def test_the_token_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch)
         def invocation_metadata(self):
             return self.metadata
 
+        def set_trailing_metadata(self, metadata) -> None:
+            self.trailer = metadata
+
         def abort(self, code, details):
             self.aborted = code
             raise grpc.RpcError(details)

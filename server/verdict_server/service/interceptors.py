@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from . import errors
 from .metrics import Metrics
 
 
@@ -65,7 +66,7 @@ class ServingInterceptor(grpc.ServerInterceptor):
             try:
                 context.set_trailing_metadata(worker)  # sent with the status: no extra round of core operations
                 if type(request) is _Undecodable:
-                    context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.reason)
+                    errors.abort(context, grpc.StatusCode.INVALID_ARGUMENT, errors.REQUEST_UNDECODABLE, request.reason)
                 return behaviour(request, context)
             except Exception:
                 failed = True

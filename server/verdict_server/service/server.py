@@ -11,7 +11,6 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from verdict.v1 import admin_pb2, admin_pb2_grpc, decision_pb2, decision_pb2_grpc
 
@@ -26,6 +25,7 @@ from .decision_log import DecisionLog
 from .interceptors import ServingInterceptor
 from .metrics import Metrics
 from .observe import ServingObserver
+from .reflection import enable_reflection
 from .seed import seed_examples
 
 log = logging.getLogger(__name__)
@@ -160,9 +160,7 @@ class VerdictServer:
         )
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(self.catalog, TokenCheck(token)), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(
-            (DECISION_SERVICE, ADMIN_SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME), server
-        )
+        enable_reflection((DECISION_SERVICE, ADMIN_SERVICE, HEALTH_SERVICE), server)
         return server
 
     def _add_port(self, server: grpc.Server) -> int:
