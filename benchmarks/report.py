@@ -169,6 +169,7 @@ def markdown(results: dict, plot_prefix: str = "") -> str:
         + _answers(results)
         + _in_process(results)
         + _replicas(results)
+        + _hostile()
     )
     lines += _plots(results, plot_prefix)
     return "\n".join(lines) + "\n"
@@ -190,6 +191,12 @@ def _replicas(results: dict) -> list[str]:
         found["text"],
         "```",
     ]
+
+
+def _hostile() -> list[str]:
+    """The last hostile-load run (bench_hostile.py --publish keeps it in results/hostile.md), repeated here."""
+    path = Path(__file__).resolve().parent / "results" / "hostile.md"
+    return ["", *path.read_text().rstrip("\n").splitlines()] if path.exists() else []
 
 
 def _machine(machine: dict) -> str:

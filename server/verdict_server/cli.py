@@ -49,6 +49,9 @@ SERVE_HELP = {
     "decision_log": "append one JSON line per sampled decision to this file ('-' = stdout)",
     "decision_log_sample": "fraction of decisions written to the decision log (0..1)",
     "decision_log_mask": "comma-separated fact names (or dotted paths) whose values the decision log masks",
+    "max_run_memory_mb": "the largest memory budget (MiB) one QL run may have, whatever its rule set asks",
+    "max_batch_ms": "the longest one EvaluateBatch may run (it also stops at the caller's deadline)",
+    "pinned_cache_mb": "estimated MiB of compiled old rule-set versions (Evaluate with a version) kept in memory",
 }
 FLAG_ALIASES = {"data_dir": ["--data"]}  # the short name the README and operators use
 

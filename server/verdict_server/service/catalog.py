@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 Compiled = CompiledRuleSet | CompiledRouteTable
 Key = tuple[str, str]
 PINNED_CACHE_SIZE = 256  # old versions asked for by number; the active ones live in the snapshot
+PINNED_CACHE_BYTES = 256 * 1024 * 1024  # ... and their estimated bytes (ql.program_bytes): a few 1,000-rule versions
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,14 @@ class _Compiled:
 class Catalog:
     """Owns the current Snapshot of a store and rebuilds it when the store changes."""
 
-    def __init__(self, store: Store, engine: ql.Engine, on_reload: Callable[[Snapshot], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        engine: ql.Engine,
+        on_reload: Callable[[Snapshot], None] | None = None,
+        *,
+        pinned_cache_bytes: int = PINNED_CACHE_BYTES,
+    ) -> None:
         self.store = store
         self.engine = engine
         self._on_reload = on_reload
@@ -101,8 +109,9 @@ class Catalog:
         self._errors: dict[Key, LoadError] = {}
         self._rule_sets: dict[str, CompiledRuleSet] = {}  # what snapshot.rule_sets shows, read-only
         self._position: object | None = None  # where the store's change tracking stood at the last reload
-        self._pinned: LRUCache = LRUCache(maxsize=PINNED_CACHE_SIZE)
+        self._pinned: LRUCache = LRUCache(maxsize=pinned_cache_bytes, getsizeof=rule_set_bytes)
         self._pinned_lock = threading.Lock()
+        self._pinned_compiling: dict[tuple[str, int], threading.Lock] = {}  # one compile per version at a time
         self.snapshot = Snapshot(0, None, MappingProxyType({}), (), RouteIndex(()))
 
     @property
@@ -240,11 +249,31 @@ class Catalog:
         return self._pinned_rule_set(name, version)
 
     def _pinned_rule_set(self, name: str, version: int) -> CompiledRuleSet:
+        """Callers asking for the same old version at once wait for one compile instead of each doing their own."""
         key = (name, version)
         with self._pinned_lock:
             found = self._pinned.get(key)
-        if found is not None:
-            return found
+            if found is not None:
+                return found
+            compiling = self._pinned_compiling.setdefault(key, threading.Lock())
+        with compiling:
+            with self._pinned_lock:
+                found = self._pinned.get(key)
+            if found is not None:
+                return found
+            try:
+                compiled = self._compile_pinned(name, version)
+            finally:
+                with self._pinned_lock:
+                    self._pinned_compiling.pop(key, None)
+            with self._pinned_lock:
+                if rule_set_bytes(compiled) <= self._pinned.maxsize:  # a larger one is served, not kept
+                    while len(self._pinned) >= PINNED_CACHE_SIZE:
+                        self._pinned.popitem()
+                    self._pinned[key] = compiled
+            return compiled
+
+    def _compile_pinned(self, name: str, version: int) -> CompiledRuleSet:
         record = self.store.get(RULE_SET, name, version)
         if record.deleted:
             raise NotFound(
@@ -262,8 +291,6 @@ class Catalog:
                 name=name,
                 version=version,
             ) from None
-        with self._pinned_lock:
-            self._pinned[key] = compiled
         return compiled
 
 
@@ -276,3 +303,9 @@ def _at_version(compiled: Compiled, version: int) -> Compiled:
     renumbered = copy.copy(compiled)  # shares the compiled rules: nothing in them changes after compiling
     renumbered.version = version
     return renumbered
+
+
+def rule_set_bytes(compiled: CompiledRuleSet) -> int:
+    """The estimated memory of a compiled rule set: its programs' (shared ones counted each time: an upper bound)."""
+    programs = [program for rule in compiled.rules for program in (rule.when, rule.expression) if program is not None]
+    return 4096 + sum(ql.program_bytes(program) for program in programs)

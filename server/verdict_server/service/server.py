@@ -19,7 +19,7 @@ from .admin import AdminServicer
 from .auth import TokenCheck, load_or_create_token
 from .catalog import Catalog, Snapshot
 from .config import ServeConfig
-from .decision import DecisionServicer
+from .decision import DecisionServicer, adhoc_engine
 from .decision_log import DecisionLog
 from .interceptors import ServingInterceptor
 from .metrics import Metrics
@@ -65,8 +65,11 @@ class VerdictServer:
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         self.store = open_serving_store(config.store_url(), seed=config.seed)
         self._created_at_open = getattr(self.store, "created", False)
-        engine = ql.Engine(stdlib=True)
-        self.catalog = Catalog(self.store, engine, on_reload=self._reloaded)
+        max_memory = config.max_run_memory_mb * 1024 * 1024
+        engine = ql.Engine(stdlib=True, max_memory_bytes=max_memory)
+        self.catalog = Catalog(
+            self.store, engine, on_reload=self._reloaded, pinned_cache_bytes=config.pinned_cache_mb * 1024 * 1024
+        )
         token, self.token_path = load_or_create_token(config.admin_token_file, config.data_dir)
         if config.decision_log:
             self.decision_log = DecisionLog(
@@ -158,7 +161,14 @@ class VerdictServer:
         )
         observer = ServingObserver(self.metrics, self.decision_log)
         decision_pb2_grpc.add_DecisionServiceServicer_to_server(
-            DecisionServicer(self.catalog, engine, allow_adhoc=config.allow_adhoc, observer=observer), server
+            DecisionServicer(
+                self.catalog,
+                adhoc_engine(config.max_run_memory_mb * 1024 * 1024),
+                allow_adhoc=config.allow_adhoc,
+                observer=observer,
+                max_batch_ms=config.max_batch_ms,
+            ),
+            server,
         )
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(self.catalog, TokenCheck(token)), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
