@@ -28,9 +28,11 @@ PEAK_RSS_BOUND_KIB = 1024 * 1024
 LONG_SUBJECT = "a" * 5_000 + "!"
 
 # name -> (functions, when, facts, the QL error codes that stop it). SCRIPT_TIME_OUT covers both the deadline and the
-# step budget (QLExpress has one code for both); EXECUTE_OPERATOR_EXCEPTION is the call-depth and size caps.
+# step budget (QLExpress has one code for both); EXECUTE_OPERATOR_EXCEPTION is the call-depth and size caps;
+# SCRIPT_OUT_OF_MEMORY the run's memory budget (ql/budget.py).
 TIMED_OUT = {"SCRIPT_TIME_OUT"}
 CAPPED = {"EXECUTE_OPERATOR_EXCEPTION"}
+OUT_OF_MEMORY = {"SCRIPT_OUT_OF_MEMORY"}
 REFUSED_REGEX = {"INVALID_ARGUMENT"}
 RUNAWAY = {
     "while-true": ("", "while (true) { x = 1 }; true", {}, TIMED_OUT),
@@ -50,10 +52,20 @@ RUNAWAY = {
     ),
     "wide-recursion": ("function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2) }", "fib(60) > 0", {}, TIMED_OUT),
     "string-doubling": ("", "s = 'ab'; while (true) { s = s + s }; true", {}, CAPPED),
-    "string-append": ("", "s = ''; while (true) { s = s + 'abcdefghij' }; true", {}, TIMED_OUT | CAPPED),
+    "string-append": (
+        "",
+        "s = ''; while (true) { s = s + 'abcdefghij' }; true",
+        {},
+        TIMED_OUT | CAPPED | OUT_OF_MEMORY,
+    ),
     "map-growth": ("", "m = {:}; i = 0; while (true) { m['k' + i] = i; i = i + 1 }; true", {}, TIMED_OUT),
-    "list-nesting": ("", "l = [1]; while (true) { l = [l, l, l] }; true", {}, TIMED_OUT),
-    "list-doubling": ("", "l = [1, 2, 3]; while (true) { l = l.map(x -> [x, x]) }; true", {}, TIMED_OUT | CAPPED),
+    "list-nesting": ("", "l = [1]; while (true) { l = [l, l, l] }; true", {}, OUT_OF_MEMORY),
+    "list-doubling": (
+        "",
+        "l = [1, 2, 3]; while (true) { l = l.map(x -> [x, x]) }; true",
+        {},
+        TIMED_OUT | CAPPED | OUT_OF_MEMORY,
+    ),
     # Java arrays are not reachable from Verdict's QL at all; were they, the array-length cap would apply.
     "big-array": ("", "a = new int[1000000000]; true", {}, {"NO_SUITABLE_CONSTRUCTOR", "EXCEED_MAX_ARR_LENGTH"}),
     "regex-nested-quantifier": ("", "text.matches('(a+)+$')", {"text": LONG_SUBJECT}, REFUSED_REGEX),

@@ -42,6 +42,9 @@ def _create_token_file(path: Path) -> None:
 
 def _read_token(path: Path) -> str:
     try:
+        if path.stat().st_mode & 0o002:
+            # Anyone on the machine could replace the token, and with it hold every admin right.
+            raise SystemExit(f"the admin token file {path} is writable by other users: chmod o-w it (600 is best)")
         token = path.read_text(encoding="utf-8").strip()
     except OSError as err:
         raise SystemExit(f"cannot read the admin token file {path}: {err.strerror}") from None

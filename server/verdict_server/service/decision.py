@@ -8,6 +8,7 @@ field; nothing a caller sends reaches Python internals or ends as INTERNAL.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,11 +25,13 @@ from ..routing import (
     NOT_SELECTED,
     TAG_MISMATCH,
     BodyError,
-    Message,
+    InvalidMessage,
     RouteOutcome,
-    parse_json_body,
+    inbound_message,
+    raw_body,
 )
-from ..rules import Decision, EvalFailure, RuleSetFailure
+from ..rules import BatchStopped, Decision, EvalFailure, RuleSetFailure
+from ..rules.values import NotPlain, plain
 from ..store import NotFound
 from . import errors
 from .catalog import Catalog
@@ -47,9 +50,13 @@ from .observe import Observer
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 10_000
-MAX_TOPIC_LENGTH = 1024
 ADHOC_TIMEOUT_MS = 50
 MAX_EXPRESSION_CHARS = 64 * 1024  # compiling is not budgeted like running: keep what one call can ask for small
+MAX_BATCH_MS = 10_000  # one EvaluateBatch ends at its caller's deadline or after this long, whichever comes first
+# Ad-hoc expressions compile into an engine of their own, so that callers sending new texts cannot push the rule
+# sets' programs out of the main compile cache, nor keep more than this much memory in compiled expressions.
+ADHOC_CACHE_ENTRIES = 256
+ADHOC_CACHE_BYTES = 16 * 1024 * 1024
 
 
 class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
@@ -60,9 +67,13 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         *,
         allow_adhoc: bool = False,
         observer: Observer | None = None,
+        max_batch_ms: int = MAX_BATCH_MS,
     ) -> None:
+        """`engine` compiles ad-hoc expressions only (rule sets come compiled from the catalog): give it a small
+        cache of its own, see adhoc_engine()."""
         self._catalog = catalog
         self._engine = engine
+        self._max_batch_ms = max_batch_ms
         self._allow_adhoc = allow_adhoc
         self._ids = DecisionIds()
         self._observer = observer or Observer()
@@ -99,7 +110,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
             _check_batch_size(len(request.facts), "facts", context)
             batch = [self._facts(facts, names, context, index) for index, facts in enumerate(request.facts)]
             sources = request.facts
-        decisions = self._decide_many(rule_set, batch, request.explain, context)
+        decisions = self._decide_many(rule_set, batch, request.explain, context, self._max_batch_ms)
         response = decision_pb2.EvaluateBatchResponse()
         ids = [self._ids.next() for _ in decisions]
         as_json = request.result_format == decision_pb2.RESULT_FORMAT_JSON
@@ -158,12 +169,18 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
 
     @staticmethod
     def _decide_many(
-        rule_set, batch: list[dict[str, Any]], explain: bool, context: grpc.ServicerContext
+        rule_set, batch: list[dict[str, Any]], explain: bool, context: grpc.ServicerContext, max_batch_ms: int
     ) -> list[Decision]:
+        """The whole batch ends at the caller's deadline, or after max_batch_ms, or when the caller cancels."""
+        remaining = context.time_remaining()
+        callers = remaining is not None and remaining * 1000 <= max_batch_ms
+        until = time.monotonic() + (remaining if callers else max_batch_ms / 1000)
         try:
-            return rule_set.evaluate_many(batch, explain)
+            return rule_set.evaluate_many(batch, explain, until, cancelled=lambda: not context.is_active())
         except RuleSetFailure as err:
             _abort_failure(context, rule_set, err.failure)
+        except BatchStopped as err:
+            _abort_batch(context, rule_set, err, callers, max_batch_ms)
 
     @staticmethod
     def _fill(
@@ -232,31 +249,24 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         except ql.QLError as err:
             _expression_error(context, errors.EXPRESSION_FAILED, err)
         try:
+            value = plain(value)  # bounded: a value sharing its parts is refused, not converted
             if request.result_format == decision_pb2.RESULT_FORMAT_JSON:
                 response.result_json = to_json(value)
             else:
                 to_value(value, response.result)
-        except FactsError as err:
+        except (FactsError, NotPlain) as err:
             errors.invalid_field(context, "expression", str(err), errors.RESULT_NOT_RETURNABLE)
         return response
 
     # Route ----------------------------------------------------------------------------------------------------
 
     def Route(self, request: decision_pb2.RouteRequest, context: grpc.ServicerContext) -> decision_pb2.RouteResponse:
-        topic = request.topic
-        if not topic or len(topic) > MAX_TOPIC_LENGTH or "" in topic.split("."):
-            errors.invalid_field(
-                context,
-                "topic",
-                f"must be 1-{MAX_TOPIC_LENGTH} characters of '.'-separated non-empty words, got {topic!r:.200}",
+        try:
+            message = inbound_message(
+                request.topic, request.tags, request.key, request.properties, _body_loader(request)
             )
-        message = Message(
-            topic=topic,
-            tags=tuple(request.tags),
-            key=request.key,
-            properties=dict(request.properties),
-            body=_body_loader(request),
-        )
+        except InvalidMessage as err:
+            errors.invalid_field(context, err.field, err.problem)
         snapshot = self._catalog.snapshot
         outcome = snapshot.route_index.route(message)
         response = decision_pb2.RouteResponse(decision_id=self._ids.next())
@@ -279,8 +289,7 @@ def _body_loader(request: decision_pb2.RouteRequest) -> Callable[[], Any]:
 
         return load_struct
     if payload == "body":
-        raw, content_type = request.body, request.content_type
-        return lambda: parse_json_body(raw, content_type)
+        return raw_body(request.body, request.content_type)
     return lambda: None
 
 
@@ -325,6 +334,34 @@ def _abort_failure(context: grpc.ServicerContext, rule_set: Any, failure: EvalFa
         rule_id=failure.rule_id or None,
         line=failure.line or None,
         column=failure.column or None,
+    )
+
+
+def _abort_batch(
+    context: grpc.ServicerContext, rule_set: Any, stopped: BatchStopped, callers: bool, max_batch_ms: int
+) -> None:
+    """DEADLINE_EXCEEDED only for the caller's own deadline (or a cancel, which nobody hears); the server's maximum
+    is FAILED_PRECONDITION: the same batch would stop again, a smaller one would not."""
+    metadata = {"rule_set": rule_set.name, "version": rule_set.version}
+    if not context.is_active():
+        errors.abort(context, grpc.StatusCode.CANCELLED, errors.BATCH_STOPPED, f"EvaluateBatch stopped: {stopped}")
+    if callers:
+        errors.abort(
+            context, grpc.StatusCode.DEADLINE_EXCEEDED, errors.BATCH_STOPPED, f"EvaluateBatch stopped: {stopped}"
+        )
+    errors.abort(
+        context,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        errors.BATCH_STOPPED,
+        f"EvaluateBatch stopped: {stopped} (the server's maximum of {max_batch_ms} ms; send smaller batches)",
+        metadata={**metadata, "max_batch_ms": max_batch_ms},
+    )
+
+
+def adhoc_engine(max_memory_bytes: int | None = None) -> ql.Engine:
+    """The engine ad-hoc expressions compile into: the standard library, a small cache of its own."""
+    return ql.Engine(
+        stdlib=True, cache_size=ADHOC_CACHE_ENTRIES, cache_bytes=ADHOC_CACHE_BYTES, max_memory_bytes=max_memory_bytes
     )
 
 

@@ -54,6 +54,7 @@ TOKEN_MISSING = "TOKEN_MISSING"
 TOKEN_INVALID = "TOKEN_INVALID"
 REQUEST_UNDECODABLE = "REQUEST_UNDECODABLE"
 OVERLOADED = "OVERLOADED"
+BATCH_STOPPED = "BATCH_STOPPED"  # an EvaluateBatch stopped at its deadline, the server's maximum, or a cancel
 
 QL_TIMEOUT_CODE = "SCRIPT_TIME_OUT"  # the QLExpress error code of a broken time budget
 STORE_RETRY_DELAY_S = 1.0
