@@ -11,10 +11,15 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import grpc
 import pytest
 from harness import ROOT, ServerProcess
+
+import verdict
+from verdict.v1 import decision_pb2, decision_pb2_grpc
 
 CLIENT = ROOT / "examples" / "clients" / "java"
 JARS = Path(os.environ.get("JARS", "/usr/share/java"))
@@ -54,10 +59,9 @@ def java_client(tmp_path_factory: pytest.TempPathFactory) -> str:
     return (out / "classpath").read_text().strip()
 
 
-def _run(classpath: str, server: ServerProcess) -> list[str]:
-    assert server.token_path is not None
+def _run(classpath: str, *args: str) -> list[str]:
     ran = subprocess.run(
-        ["java", "-cp", classpath, "VerdictExample", f"dns:///{server.target}", str(server.token_path)],
+        ["java", "-cp", classpath, "VerdictExample", *args],
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT_S,
@@ -69,7 +73,8 @@ def _run(classpath: str, server: ServerProcess) -> list[str]:
 def test_the_java_client_decides_routes_administers_and_reads_error_details(
     java_client: str, start_server: Callable[..., ServerProcess]
 ) -> None:
-    lines = _run(java_client, start_server())
+    server = start_server()
+    lines = _run(java_client, f"dns:///{server.target}", str(server.token_path))
 
     assert (
         "evaluate: rule_set=pharmacist.otc_block version=1 matched=[block-otc] "
@@ -113,3 +118,55 @@ def test_the_java_client_decides_routes_administers_and_reads_error_details(
         "error admin without token: code=UNAUTHENTICATED",
         "error admin without token: reason=TOKEN_MISSING domain=verdict metadata={}",
     ]
+
+
+def test_a_rule_sets_own_time_budget_reaches_java_as_failed_precondition_script_timeout(
+    java_client: str, start_server: Callable[..., ServerProcess]
+) -> None:
+    server = start_server()
+    with verdict.Client(server.target, token=server.token) as client:
+        client.put_document(
+            "kind: RuleSet\nname: java.spins\non_error: fail\ntimeout_ms: 20\ndefault: 0\n"
+            "rules:\n  - id: spin\n    when: 'while (true) { x = 1 }; true'\n    then: 1\n"
+        )
+    lines = _run(java_client, "evaluate", f"dns:///{server.target}", "java.spins", "{}")
+    assert lines[0] == "error evaluate: code=FAILED_PRECONDITION"
+    assert lines[1].startswith("error evaluate: reason=SCRIPT_TIMEOUT domain=verdict metadata={"), lines
+    assert "ql_code=SCRIPT_TIME_OUT" in lines[1] and "rule_id=spin" in lines[1] and "rule_set=java.spins" in lines[1]
+
+
+class _Flaky(decision_pb2_grpc.DecisionServiceServicer):
+    """A stand-in DecisionService that counts attempts: the Java channel's retry policy is what is under test."""
+
+    def __init__(self, failures: int, code: grpc.StatusCode) -> None:
+        self.attempts, self._failures, self._code = 0, failures, code
+
+    def Evaluate(self, request, context):
+        self.attempts += 1
+        if self.attempts <= self._failures:
+            context.abort(self._code, f"attempt {self.attempts} fails")
+        return decision_pb2.EvaluateResponse(rule_set=request.rule_set, version=self.attempts, result_json="true")
+
+
+@pytest.mark.parametrize(
+    ("code", "attempts", "first_line"),
+    [
+        (grpc.StatusCode.UNAVAILABLE, 3, "evaluate: version=3 result_json=true"),
+        (grpc.StatusCode.FAILED_PRECONDITION, 1, "error evaluate: code=FAILED_PRECONDITION"),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, 1, "error evaluate: code=DEADLINE_EXCEEDED"),
+    ],
+)
+def test_the_java_retry_policy_resends_unavailable_only(
+    java_client: str, code: grpc.StatusCode, attempts: int, first_line: str
+) -> None:
+    flaky = _Flaky(failures=2, code=code)
+    stand_in = grpc.server(ThreadPoolExecutor(max_workers=2))
+    decision_pb2_grpc.add_DecisionServiceServicer_to_server(flaky, stand_in)
+    port = stand_in.add_insecure_port("127.0.0.1:0")
+    stand_in.start()
+    try:
+        lines = _run(java_client, "evaluate", f"dns:///127.0.0.1:{port}", "any.rules", "{}")
+    finally:
+        stand_in.stop(grace=None)
+    assert lines[0] == first_line, lines
+    assert flaky.attempts == attempts

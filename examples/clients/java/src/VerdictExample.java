@@ -41,15 +41,21 @@ import java.util.stream.Collectors;
  * CallCredentials, and errors read from their google.rpc.Status details.
  *
  * <p>Usage: {@code java VerdictExample TARGET TOKEN_FILE}, e.g. {@code dns:///127.0.0.1:50051
- * ~/.local/share/verdict/admin.token}. Every line it prints starts with what it shows, for tests to read.
+ * ~/.local/share/verdict/admin.token}. Every line it prints starts with what it shows, for tests to read. {@code
+ * java VerdictExample evaluate TARGET RULE_SET FACTS_JSON} makes one Evaluate call (to watch the retry policy).
  */
 public final class VerdictExample {
   /** 2^53 + 1: the first integer a double (and so a google.protobuf.Struct) cannot hold. */
   static final String BIG_PIN = "9007199254740993";
 
   public static void main(String[] args) throws Exception {
+    if (args.length == 4 && args[0].equals("evaluate")) {
+      evaluateOnce(args[1], args[2], args[3]);
+      return;
+    }
     if (args.length != 2) {
       System.err.println("usage: VerdictExample TARGET TOKEN_FILE");
+      System.err.println("       VerdictExample evaluate TARGET RULE_SET FACTS_JSON");
       System.exit(2);
     }
     String token = Files.readString(Path.of(args[1]), StandardCharsets.UTF_8).strip();
@@ -143,6 +149,27 @@ public final class VerdictExample {
     Map<String, Value> result = viaStruct.getResult().getStructValue().getFieldsMap();
     System.out.printf(
         "evaluate struct: action=%s result=%s%n", result.get("action").getStringValue(), show(viaStruct.getResult()));
+  }
+
+  /** One Evaluate through the channel's retry policy: its answer, or its error and details. */
+  static void evaluateOnce(String target, String ruleSet, String factsJson) throws InterruptedException {
+    ManagedChannel channel = channel(target);
+    try {
+      EvaluateResponse answer =
+          DecisionServiceGrpc.newBlockingStub(channel)
+              .withDeadlineAfter(10, TimeUnit.SECONDS)
+              .evaluate(
+                  EvaluateRequest.newBuilder()
+                      .setRuleSet(ruleSet)
+                      .setFactsJson(factsJson)
+                      .setResultFormat(ResultFormat.RESULT_FORMAT_JSON)
+                      .build());
+      System.out.printf("evaluate: version=%d result_json=%s%n", answer.getVersion(), answer.getResultJson());
+    } catch (StatusRuntimeException e) {
+      printError("evaluate", e);
+    } finally {
+      channel.shutdown().awaitTermination(5, TimeUnit.SECONDS);
+    }
   }
 
   static void route(DecisionServiceGrpc.DecisionServiceBlockingStub decisions) {
