@@ -43,7 +43,7 @@ REPO = BENCH_DIR.parent
 EVALUATE = "/verdict.v1.DecisionService/Evaluate"
 EVALUATE_BATCH = "/verdict.v1.DecisionService/EvaluateBatch"
 ROUTE = "/verdict.v1.DecisionService/Route"
-PEER_SCRIPTS = ("bench_ql.py", "bench_routing.py", "bench_facts.py")  # in-process comparisons, owned elsewhere
+PEER_SCRIPTS = ("bench_ql.py", "bench_routing.py", "bench_facts.py", "bench_forward.py")  # own floors, owned elsewhere
 REPLICAS_SCRIPT = "bench_replicas.py"  # a fleet on one PostgreSQL (issue 12)
 
 
@@ -339,7 +339,7 @@ def prefill(data_dir: Path, texts: list[str], label: str) -> None:
     minutes of 10,000 validated RPCs. PutDocument itself is timed separately (cold["put_document_ms"]).
     """
     from verdict_server.service.seed import seed_examples
-    from verdict_server.service.server import DB_FILE_NAME
+    from verdict_server.service.stores import DB_FILE_NAME
     from verdict_server.store import SqliteStore
 
     db = data_dir / DB_FILE_NAME

@@ -23,6 +23,15 @@ def default_data_dir() -> Path:
 DEFAULT_CONCURRENCY_LIMIT = 2048  # a memory guard, far above what one process serves: the queue bound sheds first
 
 
+def store_url_of(store: str | None, rules_dir: Path | None, data_dir: Path) -> str:
+    """The store a process serves: --store, else --rules-dir as a dir:// URL, else the SQLite file in --data."""
+    if store:
+        return store
+    if rules_dir is not None:
+        return dir_url(rules_dir)
+    return sqlite_url(data_dir / DB_FILE_NAME)
+
+
 @dataclass
 class ServeConfig:
     host: str = "127.0.0.1"
@@ -52,12 +61,7 @@ class ServeConfig:
     decision_log_mask: str = ""  # comma-separated fact names whose values are masked in the log
 
     def store_url(self) -> str:
-        """The store to serve: --store, else --rules-dir as a dir:// URL, else the SQLite file in --data."""
-        if self.store:
-            return self.store
-        if self.rules_dir is not None:
-            return dir_url(self.rules_dir)
-        return sqlite_url(self.data_dir / DB_FILE_NAME)
+        return store_url_of(self.store, self.rules_dir, self.data_dir)
 
     def concurrency_limit(self) -> int:
         return self.max_concurrent_rpcs or max(DEFAULT_CONCURRENCY_LIMIT, 4 * self.workers)

@@ -87,6 +87,14 @@ class Metrics:
             found = self._children.setdefault(key, metric.labels(*labels))
         return found
 
+    def snapshot_loaded(self, snapshot: Any) -> None:
+        """After each catalog reload: the snapshot's generation and what it holds."""
+        self.reloads.inc()
+        self.snapshot_generation.set(snapshot.generation)
+        self.documents.labels("RuleSet").set(len(snapshot.rule_sets))
+        self.documents.labels("RouteTable").set(len(snapshot.route_tables))
+        self.load_errors.set(len(snapshot.load_errors))
+
     def watch_compile_cache(self, cache_info: Callable[[], Any]) -> None:
         """Exports the QL compile cache's counters as they are at scrape time (single-process mode only)."""
         self.registry.register(_CompileCacheCollector(cache_info))

@@ -58,12 +58,12 @@ class Supervisor:
     def _prepare_shared_state(self) -> None:
         # Imported here: these modules import nothing of gRPC's, but keep the supervisor's footprint obvious.
         from .auth import load_or_create_token
-        from .seed import open_serving_store
+        from .stores import open_serving_store
 
         config = self.config
         config.data_dir.mkdir(parents=True, exist_ok=True)
         _token, self._token_path = load_or_create_token(config.admin_token_file, config.data_dir)
-        open_serving_store(config).close()  # creates and seeds a new store once, before the workers race for it
+        open_serving_store(config.store_url(), seed=config.seed).close()  # creates and seeds a new store once, before the workers race for it
 
     def _spawn(self, worker: _Worker) -> None:
         pid = os.fork()

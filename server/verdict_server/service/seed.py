@@ -6,8 +6,7 @@ import logging
 from pathlib import Path
 
 from ..document import DocumentInvalid, load_document
-from ..store import Store, StoreError, open_store, parse_store_url
-from .config import ServeConfig
+from ..store import Store
 
 log = logging.getLogger(__name__)
 
@@ -32,24 +31,3 @@ def seed_examples(store: Store, examples_dir: Path = EXAMPLES_DIR) -> int:
         count += 1
     log.info("seeded %d example documents from %s", count, examples_dir)
     return count
-
-
-def open_serving_store(config: ServeConfig) -> Store:
-    """Opens the configured store, seeding it from examples/ when it is brand new and `seed` is on.
-
-    A store that cannot be opened (bad URL, missing database, refused credentials, unreadable file) ends the start
-    with one line saying what to fix. A PostgreSQL server that does not answer yet is not such a failure: the store
-    opens, and the server reports NOT_SERVING until the first load.
-    """
-    try:
-        url = parse_store_url(config.store_url())
-        existed = url.path is not None and url.path.exists()
-        if url.scheme == "sqlite":
-            url.path.parent.mkdir(parents=True, exist_ok=True)
-        store = open_store(url)
-        is_new = getattr(store, "created", False) if url.scheme == "postgresql" else not existed
-        if is_new and config.seed and url.scheme != "dir":
-            seed_examples(store)
-    except (StoreError, OSError) as err:
-        raise SystemExit(f"verdict: cannot open the store: {err}") from None
-    return store

@@ -26,7 +26,8 @@ from .metrics import Metrics
 from .observe import ServingObserver
 from .queueing import QueueTimingExecutor
 from .reflection import enable_reflection
-from .seed import open_serving_store, seed_examples
+from .seed import seed_examples
+from .stores import open_serving_store
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class VerdictServer:
     def start(self) -> int:
         config = self.config
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-        self.store = open_serving_store(config)
+        self.store = open_serving_store(config.store_url(), seed=config.seed)
         self._created_at_open = getattr(self.store, "created", False)
         engine = ql.Engine(stdlib=True)
         self.catalog = Catalog(self.store, engine, on_reload=self._reloaded)
@@ -182,12 +183,7 @@ class VerdictServer:
         return port
 
     def _reloaded(self, snapshot: Snapshot) -> None:
-        metrics = self.metrics
-        metrics.reloads.inc()
-        metrics.snapshot_generation.set(snapshot.generation)
-        metrics.documents.labels("RuleSet").set(len(snapshot.rule_sets))
-        metrics.documents.labels("RouteTable").set(len(snapshot.route_tables))
-        metrics.load_errors.set(len(snapshot.load_errors))
+        self.metrics.snapshot_loaded(snapshot)
 
     def _set_health(self, status: int) -> None:
         for service in ("", DECISION_SERVICE, ADMIN_SERVICE):
