@@ -168,9 +168,35 @@ def markdown(results: dict, plot_prefix: str = "") -> str:
         + _memory(results)
         + _answers(results)
         + _in_process(results)
+        + _replicas(results)
+        + _hostile()
     )
     lines += _plots(results, plot_prefix)
     return "\n".join(lines) + "\n"
+
+
+def _replicas(results: dict) -> list[str]:
+    found = results.get("replicas")
+    if not found:
+        return []
+    if "text" not in found:
+        return ["", "## Replicas on one PostgreSQL", "", f"failed: {found.get('errors', '')}"]
+    return [
+        "",
+        "## Replicas on one PostgreSQL (issue 12)",
+        "",
+        f"`{found['command']}`",
+        "",
+        "```",
+        found["text"],
+        "```",
+    ]
+
+
+def _hostile() -> list[str]:
+    """The last hostile-load run (bench_hostile.py --publish keeps it in results/hostile.md), repeated here."""
+    path = Path(__file__).resolve().parent / "results" / "hostile.md"
+    return ["", *path.read_text().rstrip("\n").splitlines()] if path.exists() else []
 
 
 def _machine(machine: dict) -> str:

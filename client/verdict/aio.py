@@ -114,15 +114,28 @@ class AsyncClient:
         self, kind: str, name: str, version: int = 0, *, timeout: float | None = None
     ) -> values.Document:
         request = admin_pb2.GetDocumentRequest(kind=kind, name=name, version=version)
-        return values.document(await self._admin_call(self._admin.GetDocument, request, timeout))
+        return values.document((await self._admin_call(self._admin.GetDocument, request, timeout)).document)
 
-    async def list_documents(self, kind: str = "", *, timeout: float | None = None) -> list[values.Document]:
-        request = admin_pb2.ListDocumentsRequest(kind=kind)
-        return values.documents(await self._admin_call(self._admin.ListDocuments, request, timeout))
+    async def list_documents(
+        self, kind: str = "", *, include_content: bool = False, timeout: float | None = None
+    ) -> list[values.Document]:
+        request = admin_pb2.ListDocumentsRequest(kind=kind, include_content=include_content)
+        return await self._all_pages(self._admin.ListDocuments, request, timeout)
 
-    async def list_versions(self, kind: str, name: str, *, timeout: float | None = None) -> list[values.Document]:
-        request = admin_pb2.ListVersionsRequest(kind=kind, name=name)
-        return values.documents(await self._admin_call(self._admin.ListVersions, request, timeout))
+    async def list_versions(
+        self, kind: str, name: str, *, include_content: bool = False, timeout: float | None = None
+    ) -> list[values.Document]:
+        request = admin_pb2.ListVersionsRequest(kind=kind, name=name, include_content=include_content)
+        return await self._all_pages(self._admin.ListVersions, request, timeout)
+
+    async def _all_pages(self, method: Any, request: Any, timeout: float | None) -> list[values.Document]:
+        found: list[values.Document] = []
+        while True:
+            response = await self._admin_call(method, request, timeout)
+            found.extend(values.documents(response))
+            if not response.next_page_token:
+                return found
+            request.page_token = response.next_page_token
 
     async def delete_document(
         self, kind: str, name: str, *, expected_version: int = 0, author: str = "", timeout: float | None = None

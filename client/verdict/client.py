@@ -142,17 +142,21 @@ class Client:
     def get_document(self, kind: str, name: str, version: int = 0, *, timeout: float | None = None) -> values.Document:
         """One version of a document; 0 = the active one."""
         request = admin_pb2.GetDocumentRequest(kind=kind, name=name, version=version)
-        return values.document(self._admin_call(self._admin.GetDocument, request, timeout))
+        return values.document(self._admin_call(self._admin.GetDocument, request, timeout).document)
 
-    def list_documents(self, kind: str = "", *, timeout: float | None = None) -> list[values.Document]:
-        """The active version of every document, or of every document of one kind."""
-        request = admin_pb2.ListDocumentsRequest(kind=kind)
-        return values.documents(self._admin_call(self._admin.ListDocuments, request, timeout))
+    def list_documents(
+        self, kind: str = "", *, include_content: bool = False, timeout: float | None = None
+    ) -> list[values.Document]:
+        """The active version of every document, or of every document of one kind (every page; `timeout` each)."""
+        request = admin_pb2.ListDocumentsRequest(kind=kind, include_content=include_content)
+        return self._all_pages(self._admin.ListDocuments, request, timeout)
 
-    def list_versions(self, kind: str, name: str, *, timeout: float | None = None) -> list[values.Document]:
-        """Every version of a document, newest first, deletions included."""
-        request = admin_pb2.ListVersionsRequest(kind=kind, name=name)
-        return values.documents(self._admin_call(self._admin.ListVersions, request, timeout))
+    def list_versions(
+        self, kind: str, name: str, *, include_content: bool = False, timeout: float | None = None
+    ) -> list[values.Document]:
+        """Every version of a document, newest first, deletions included (every page; `timeout` each)."""
+        request = admin_pb2.ListVersionsRequest(kind=kind, name=name, include_content=include_content)
+        return self._all_pages(self._admin.ListVersions, request, timeout)
 
     def delete_document(
         self, kind: str, name: str, *, expected_version: int = 0, author: str = "", timeout: float | None = None
@@ -202,6 +206,16 @@ class Client:
 
     # --------------------------------------------------------------------------------------------------- plumbing
 
+    @property
+    def channel(self) -> grpc.Channel:
+        """The client's channel, for other services of the same server (health, reflection) with the same TLS."""
+        return self._channel
+
+    @property
+    def admin_metadata(self) -> tuple[tuple[str, str], ...]:
+        """The `authorization` metadata admin calls carry (empty without a token)."""
+        return self._admin_metadata
+
     def close(self) -> None:
         """Closes the channel; calls in progress are cancelled. Safe to call twice."""
         self._channel.close()
@@ -220,6 +234,15 @@ class Client:
 
     def _admin_call(self, method: Any, request: Any, timeout: float | None) -> Any:
         return self._call(method, request, timeout, self._admin_metadata)
+
+    def _all_pages(self, method: Any, request: Any, timeout: float | None) -> list[values.Document]:
+        found: list[values.Document] = []
+        while True:
+            response = self._admin_call(method, request, timeout)
+            found.extend(values.documents(response))
+            if not response.next_page_token:
+                return found
+            request.page_token = response.next_page_token
 
 
 # ---------------------------------------------------------------------------- shared with verdict.AsyncClient

@@ -1,16 +1,18 @@
 """Plain Python in, plain Python out: the conversions between the SDK's values and the verdict.v1 messages.
 
-Facts and results travel as google.protobuf.Struct / Value. These functions walk the messages directly instead of
-going through `json_format` (several times slower, and this is on every call).
+Facts and results travel as JSON text (`facts_json`, RESULT_FORMAT_JSON): integers of any size stay exact, and
+encoding with the C JSON encoder is faster than building a Struct. A Decimal fact is sent as the nearest double; a
+rule's Decimal result comes back as a float.
 
-Numbers: a Value carries every number as a double. A double with an integral value within ±2**53 (where a double is
-exact) comes back as an `int`, so `{"categoryId": 1001}` round-trips as 1001, not 1001.0, and a rule's Decimal
-result such as 12.5 comes back as the float 12.5. An int too large for a double to hold exactly is refused rather
-than silently rounded: send it as a string.
+Route bodies, properties and explain traces still use google.protobuf.Struct / Value. These functions walk those
+messages directly instead of going through `json_format` (several times slower). A Value carries every number as a
+double: a double with an integral value within ±2**53 (where a double is exact) comes back as an `int`, and an int
+too large for a double to hold exactly is refused rather than silently rounded.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -127,6 +129,46 @@ def _finite(number: float | Decimal, path: str) -> float:
     return as_float
 
 
+def to_json_text(mapping: Mapping[str, Any], path: str = "facts") -> str:
+    """A mapping of JSON-like values as compact JSON text (ints exact). TypeError/ValueError name the bad path."""
+    if not isinstance(mapping, Mapping):
+        raise TypeError(f"{path} must be a mapping (dict), not {type(mapping).__name__}")
+    try:
+        return _JSON.encode(mapping)
+    except (TypeError, ValueError, RecursionError):
+        _check_json(mapping, 0, path)  # raises the error that names where the value is
+        raise
+
+
+def _decimal_as_float(value: Any) -> float:
+    if isinstance(value, Decimal) and value.is_finite():
+        return float(value)
+    raise TypeError(f"a {type(value).__name__} cannot be sent")
+
+
+_JSON = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False, default=_decimal_as_float)
+
+
+def _check_json(python: Any, depth: int, path: str) -> None:
+    if depth > MAX_DEPTH:
+        raise ValueError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+    if isinstance(python, float | Decimal):
+        _finite(python, path)
+    elif isinstance(python, Mapping):
+        for key, item in python.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{path}: keys must be strings, not {type(key).__name__} ({key!r})")
+            _check_json(item, depth + 1, f"{path}.{key}")
+    elif isinstance(python, list | tuple):
+        for index, item in enumerate(python):
+            _check_json(item, depth + 1, f"{path}[{index}]")
+    elif not (python is None or isinstance(python, str | int)):
+        raise TypeError(
+            f"{path}: a {type(python).__name__} cannot be sent; use JSON-like values"
+            " (dict, list, str, int, float, Decimal, bool, None)"
+        )
+
+
 # ------------------------------------------------------------------------------------------------ result types
 
 
@@ -165,6 +207,7 @@ class Evaluation:
     degraded: bool  # a rule failed and on_error: default answered with the default result; see `error`
     error: EvalError | None
     trace: list[RuleTrace] = field(default_factory=list)
+    defaulted: bool = False  # the result is the rule set's `default`: no rule matched (or, degraded, one failed)
 
 
 @dataclass(frozen=True)
@@ -178,7 +221,8 @@ class Destination:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A candidate system that does not receive the message. `reason` is the SkipReason name, e.g. "NOT_SELECTED"."""
+    """A candidate system that does not receive the message. `reason` is the SkipReason without its prefix, e.g.
+    "NOT_SELECTED" for SKIP_REASON_NOT_SELECTED."""
 
     system: str
     table: str
@@ -201,6 +245,7 @@ class DocumentVersion:
     kind: str
     name: str
     version: int
+    unchanged: bool = False  # the content was already the head's: nothing was written, `version` is that head
 
 
 @dataclass(frozen=True)
@@ -245,18 +290,27 @@ class Validation:
 def evaluate_request(
     rule_set: str, facts: Mapping[str, Any], *, version: int = 0, explain: bool = False, expression: str = ""
 ) -> decision_pb2.EvaluateRequest:
-    request = decision_pb2.EvaluateRequest(rule_set=rule_set, version=version, explain=explain, expression=expression)
-    fill_struct(facts, request.facts)
-    return request
+    return decision_pb2.EvaluateRequest(
+        rule_set=rule_set,
+        version=version,
+        explain=explain,
+        expression=expression,
+        facts_json=to_json_text(facts),
+        result_format=decision_pb2.RESULT_FORMAT_JSON,
+    )
 
 
 def evaluate_batch_request(
     rule_set: str, facts_list: Iterable[Mapping[str, Any]], *, version: int = 0, explain: bool = False
 ) -> decision_pb2.EvaluateBatchRequest:
-    request = decision_pb2.EvaluateBatchRequest(rule_set=rule_set, version=version, explain=explain)
-    for index, facts in enumerate(facts_list):
-        fill_struct(facts, request.facts.add(), f"facts_list[{index}]")
-    return request
+    texts = [to_json_text(facts, f"facts_list[{index}]") for index, facts in enumerate(facts_list)]
+    return decision_pb2.EvaluateBatchRequest(
+        rule_set=rule_set,
+        version=version,
+        explain=explain,
+        facts_json=f"[{','.join(texts)}]",
+        result_format=decision_pb2.RESULT_FORMAT_JSON,
+    )
 
 
 def route_request(
@@ -291,7 +345,7 @@ def route_request(
 
 def evaluation(response: decision_pb2.EvaluateResponse) -> Evaluation:
     return Evaluation(
-        result=from_value(response.result) if response.HasField("result") else None,
+        result=_result(response),
         matched_rules=list(response.matched_rules),
         rule_set=response.rule_set,
         version=response.version,
@@ -299,6 +353,7 @@ def evaluation(response: decision_pb2.EvaluateResponse) -> Evaluation:
         degraded=response.degraded,
         error=_eval_error(response.error) if response.HasField("error") else None,
         trace=[_rule_trace(trace) for trace in response.trace],
+        defaulted=response.defaulted,
     )
 
 
@@ -320,8 +375,15 @@ def routing(response: decision_pb2.RouteResponse) -> Routing:
     )
 
 
-def document_version(response: admin_pb2.DocumentVersion) -> DocumentVersion:
-    return DocumentVersion(kind=response.kind, name=response.name, version=response.version)
+def document_version(response: Any) -> DocumentVersion:
+    """The version a write answered (any of the write responses: their `document`, and `unchanged` where it has one)."""
+    written = response.document
+    return DocumentVersion(
+        kind=written.kind,
+        name=written.name,
+        version=written.version,
+        unchanged=getattr(response, "unchanged", False),
+    )
 
 
 def document(response: admin_pb2.Document) -> Document:
@@ -337,7 +399,7 @@ def document(response: admin_pb2.Document) -> Document:
     )
 
 
-def documents(response: admin_pb2.ListDocumentsResponse) -> list[Document]:
+def documents(response: admin_pb2.ListDocumentsResponse | admin_pb2.ListVersionsResponse) -> list[Document]:
     return [document(item) for item in response.documents]
 
 
@@ -351,6 +413,12 @@ def validation(response: admin_pb2.ValidateDocumentResponse) -> Validation:
         kind=response.kind,
         name=response.name,
     )
+
+
+def _result(response: decision_pb2.EvaluateResponse) -> Any:
+    if response.result_json:
+        return json.loads(response.result_json)
+    return from_value(response.result) if response.HasField("result") else None
 
 
 def _eval_error(error: decision_pb2.EvalError) -> EvalError:
@@ -372,6 +440,6 @@ def _rule_trace(trace: decision_pb2.RuleTrace) -> RuleTrace:
 
 def _skip_reason(reason: int) -> str:
     try:
-        return decision_pb2.SkipReason.Name(reason)
+        return decision_pb2.SkipReason.Name(reason).removeprefix("SKIP_REASON_")
     except ValueError:  # a reason added to the contract after this SDK was built
-        return f"SKIP_REASON_{reason}"
+        return f"UNKNOWN_{reason}"

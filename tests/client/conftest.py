@@ -71,28 +71,28 @@ class FakeAdmin(admin_pb2_grpc.AdminServiceServicer):
         self.fake = fake
 
     def PutDocument(self, request, context):
-        return self.fake.handle("PutDocument", request, context, admin_pb2.DocumentVersion)
+        return self.fake.handle("PutDocument", request, context, admin_pb2.PutDocumentResponse)
 
     def GetDocument(self, request, context):
-        return self.fake.handle("GetDocument", request, context, admin_pb2.Document)
+        return self.fake.handle("GetDocument", request, context, admin_pb2.GetDocumentResponse)
 
     def ListDocuments(self, request, context):
         return self.fake.handle("ListDocuments", request, context, admin_pb2.ListDocumentsResponse)
 
     def ListVersions(self, request, context):
-        return self.fake.handle("ListVersions", request, context, admin_pb2.ListDocumentsResponse)
+        return self.fake.handle("ListVersions", request, context, admin_pb2.ListVersionsResponse)
 
     def DeleteDocument(self, request, context):
-        return self.fake.handle("DeleteDocument", request, context, admin_pb2.DocumentVersion)
+        return self.fake.handle("DeleteDocument", request, context, admin_pb2.DeleteDocumentResponse)
 
     def ValidateDocument(self, request, context):
         return self.fake.handle("ValidateDocument", request, context, admin_pb2.ValidateDocumentResponse)
 
     def ActivateVersion(self, request, context):
-        return self.fake.handle("ActivateVersion", request, context, admin_pb2.DocumentVersion)
+        return self.fake.handle("ActivateVersion", request, context, admin_pb2.ActivateVersionResponse)
 
     def SetSelection(self, request, context):
-        return self.fake.handle("SetSelection", request, context, admin_pb2.DocumentVersion)
+        return self.fake.handle("SetSelection", request, context, admin_pb2.SetSelectionResponse)
 
 
 @pytest.fixture

@@ -60,7 +60,7 @@ def test_eval_prints_the_result_and_how_it_was_reached(capsys, fake) -> None:
     ]
     sent = fake.calls["Evaluate"][0]
     assert (sent.request.rule_set, sent.request.version, sent.request.explain) == ("pharmacist.otc_block", 3, True)
-    assert verdict.from_struct(sent.request.facts) == {"role": "PHARMACIST"}
+    assert json.loads(sent.request.facts_json) == {"role": "PHARMACIST"}
     assert "authorization" not in sent.metadata
 
 
@@ -113,7 +113,11 @@ def test_route_sends_tags_key_properties_and_body(capsys, fake) -> None:
         destinations=[
             decision_pb2.Destination(system="settlement", target="s.t", priority=10, table="orders", version=2)
         ],
-        skipped=[decision_pb2.Skipped(system="audit", table="orders", reason=decision_pb2.NOT_SELECTED, version=2)],
+        skipped=[
+            decision_pb2.Skipped(
+                system="audit", table="orders", reason=decision_pb2.SKIP_REASON_NOT_SELECTED, version=2
+            )
+        ],
         decision_id="d-2",
     )
     code, out, _ = run(
@@ -149,7 +153,9 @@ def test_route_sends_a_body_that_is_not_an_object_as_raw_json(capsys, fake) -> N
 def test_admin_commands_find_the_token_in_the_data_directory(capsys, fake, tmp_path: Path) -> None:
     document = tmp_path / "rules.yaml"
     document.write_text("kind: RuleSet\nname: a\n")
-    fake.answers["PutDocument"] = admin_pb2.DocumentVersion(kind="RuleSet", name="a", version=4)
+    fake.answers["PutDocument"] = admin_pb2.PutDocumentResponse(
+        document=admin_pb2.DocumentVersion(kind="RuleSet", name="a", version=4)
+    )
     code, out, _ = run(capsys, "rules", "put", str(document), "--expected-version", "3", "--author", "ann")
     assert (code, out) == (0, "stored RuleSet a version 4\n")
     sent = fake.calls["PutDocument"][0]
@@ -197,7 +203,9 @@ def test_server_errors_are_one_line_and_exit_1(capsys, fake) -> None:
 
 
 def test_rules_get_prints_the_content(capsys, fake) -> None:
-    fake.answers["GetDocument"] = admin_pb2.Document(kind="RuleSet", name="a", version=2, content="kind: RuleSet\n")
+    fake.answers["GetDocument"] = admin_pb2.GetDocumentResponse(
+        document=admin_pb2.Document(kind="RuleSet", name="a", version=2, content="kind: RuleSet\n")
+    )
     code, out, _ = run(capsys, "rules", "get", "RuleSet", "a", "--version", "2")
     assert (code, out) == (0, "kind: RuleSet\n")
     assert fake.calls["GetDocument"][0].request.version == 2
@@ -207,7 +215,7 @@ def test_rules_list_and_history_print_tables(capsys, fake) -> None:
     fake.answers["ListDocuments"] = admin_pb2.ListDocumentsResponse(
         documents=[admin_pb2.Document(kind="RuleSet", name="pharmacist.otc_block", version=12, author="ann")]
     )
-    fake.answers["ListVersions"] = admin_pb2.ListDocumentsResponse(
+    fake.answers["ListVersions"] = admin_pb2.ListVersionsResponse(
         documents=[
             admin_pb2.Document(kind="RuleSet", name="a", version=2, deleted=True, author="bob"),
             admin_pb2.Document(kind="RuleSet", name="a", version=1, author="ann"),
@@ -228,9 +236,15 @@ def test_rules_list_and_history_print_tables(capsys, fake) -> None:
 
 
 def test_activate_delete_select_and_deselect(capsys, fake) -> None:
-    fake.answers["ActivateVersion"] = admin_pb2.DocumentVersion(kind="RuleSet", name="a", version=5)
-    fake.answers["DeleteDocument"] = admin_pb2.DocumentVersion(kind="RuleSet", name="a", version=6)
-    fake.answers["SetSelection"] = admin_pb2.DocumentVersion(kind="RouteTable", name="orders", version=3)
+    fake.answers["ActivateVersion"] = admin_pb2.ActivateVersionResponse(
+        document=admin_pb2.DocumentVersion(kind="RuleSet", name="a", version=5)
+    )
+    fake.answers["DeleteDocument"] = admin_pb2.DeleteDocumentResponse(
+        document=admin_pb2.DocumentVersion(kind="RuleSet", name="a", version=6)
+    )
+    fake.answers["SetSelection"] = admin_pb2.SetSelectionResponse(
+        document=admin_pb2.DocumentVersion(kind="RouteTable", name="orders", version=3)
+    )
     outputs = [
         run(capsys, "rules", "activate", "RuleSet", "a", "2", "--author", "ann")[1],
         run(capsys, "rules", "delete", "RuleSet", "a", "--expected-version", "5", "--author", "ann")[1],

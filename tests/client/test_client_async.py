@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import grpc
 import pytest
@@ -14,7 +15,7 @@ from verdict.v1 import admin_pb2, decision_pb2
 def test_evaluate_and_route(target, fake) -> None:
     fake.answers["Evaluate"] = decision_pb2.EvaluateResponse(result=verdict.to_value({"n": 2.0}), decision_id="d")
     fake.answers["Route"] = decision_pb2.RouteResponse(
-        skipped=[decision_pb2.Skipped(system="s", reason=decision_pb2.NOT_SELECTED)]
+        skipped=[decision_pb2.Skipped(system="s", reason=decision_pb2.SKIP_REASON_NOT_SELECTED)]
     )
 
     async def run() -> tuple[list[verdict.Evaluation], verdict.Routing]:
@@ -24,13 +25,15 @@ def test_evaluate_and_route(target, fake) -> None:
 
     answers, routing = asyncio.run(run())
     assert [a.result for a in answers] == [{"n": 2}] * 5
-    assert sorted(verdict.from_struct(c.request.facts)["i"] for c in fake.calls["Evaluate"]) == [0, 1, 2, 3, 4]
+    assert sorted(json.loads(c.request.facts_json)["i"] for c in fake.calls["Evaluate"]) == [0, 1, 2, 3, 4]
     assert routing.skipped[0].reason == "NOT_SELECTED"
     assert fake.calls["Route"][0].request.WhichOneof("payload") == "body_json"
 
 
 def test_admin_calls_carry_the_token(target, fake) -> None:
-    fake.answers["PutDocument"] = admin_pb2.DocumentVersion(kind="RuleSet", name="a", version=1)
+    fake.answers["PutDocument"] = admin_pb2.PutDocumentResponse(
+        document=admin_pb2.DocumentVersion(kind="RuleSet", name="a", version=1)
+    )
 
     async def run() -> verdict.DocumentVersion:
         async with verdict.AsyncClient(target, token="tok") as client:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -51,7 +52,8 @@ def test_evaluate_sends_the_request_and_returns_plain_python(client, fake) -> No
     )
     sent = fake.calls["Evaluate"][0].request
     assert (sent.rule_set, sent.version, sent.explain, sent.expression) == ("pharmacist.otc_block", 3, True, "")
-    assert verdict.from_struct(sent.facts) == {"role": "PHARMACIST", "categoryId": 1001}
+    assert json.loads(sent.facts_json) == {"role": "PHARMACIST", "categoryId": 1001}
+    assert sent.result_format == decision_pb2.RESULT_FORMAT_JSON
 
 
 def test_a_degraded_answer_carries_its_error_and_the_trace(client, fake) -> None:
@@ -90,7 +92,10 @@ def test_evaluate_expression_sends_the_expression(client, fake) -> None:
 def test_evaluate_batch_keeps_the_order(client, fake) -> None:
     def echo(request):
         return decision_pb2.EvaluateBatchResponse(
-            results=[decision_pb2.EvaluateResponse(result=facts.fields["n"]) for facts in request.facts]
+            results=[
+                decision_pb2.EvaluateResponse(result_json=json.dumps(facts["n"]))
+                for facts in json.loads(request.facts_json)
+            ]
         )
 
     fake.answers["EvaluateBatch"] = echo
@@ -105,7 +110,9 @@ def test_route_sends_a_dict_body_as_structured_json(client, fake) -> None:
             decision_pb2.Destination(system="settlement", target="t", priority=10, table="orders", version=2)
         ],
         skipped=[
-            decision_pb2.Skipped(system="audit", table="orders", reason=decision_pb2.GRAY_EXCLUDED, detail="b=40"),
+            decision_pb2.Skipped(
+                system="audit", table="orders", reason=decision_pb2.SKIP_REASON_GRAY_EXCLUDED, detail="b=40"
+            ),
             decision_pb2.Skipped(system="new", table="orders", reason=99),
         ],
         decision_id="d-9",
@@ -116,7 +123,7 @@ def test_route_sends_a_dict_body_as_structured_json(client, fake) -> None:
     assert answer.destinations == [verdict.Destination("settlement", "t", 10, "orders", 2)]
     assert [(s.system, s.reason, s.detail) for s in answer.skipped] == [
         ("audit", "GRAY_EXCLUDED", "b=40"),
-        ("new", "SKIP_REASON_99", ""),
+        ("new", "UNKNOWN_99", ""),
     ]
     assert answer.decision_id == "d-9"
     sent = fake.calls["Route"][0].request
@@ -170,7 +177,9 @@ def test_without_a_token_no_authorization_is_sent(target, fake) -> None:
 
 
 def test_put_document(client, fake) -> None:
-    fake.answers["PutDocument"] = admin_pb2.DocumentVersion(kind="RuleSet", name="a", version=4)
+    fake.answers["PutDocument"] = admin_pb2.PutDocumentResponse(
+        document=admin_pb2.DocumentVersion(kind="RuleSet", name="a", version=4)
+    )
     assert client.put_document("kind: RuleSet", expected_version=3, author="ann") == verdict.DocumentVersion(
         "RuleSet", "a", 4
     )
@@ -183,9 +192,9 @@ def test_get_and_list_documents(client, fake) -> None:
     record = admin_pb2.Document(
         kind="RuleSet", name="a", version=2, content="x", active=True, author="ann", created_at=stamp
     )
-    fake.answers["GetDocument"] = record
+    fake.answers["GetDocument"] = admin_pb2.GetDocumentResponse(document=record)
     fake.answers["ListDocuments"] = admin_pb2.ListDocumentsResponse(documents=[record])
-    fake.answers["ListVersions"] = admin_pb2.ListDocumentsResponse(
+    fake.answers["ListVersions"] = admin_pb2.ListVersionsResponse(
         documents=[admin_pb2.Document(kind="RuleSet", name="a", version=3, deleted=True), record]
     )
     document = client.get_document("RuleSet", "a", 2)

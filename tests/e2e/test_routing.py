@@ -40,7 +40,13 @@ TABLE = textwrap.dedent(
         priority: 1
     """
 )
-REASON = decision_pb2.SkipReason.Name
+
+
+def REASON(number: int) -> str:  # noqa: N802 - reads like the enum lookup it wraps
+    """The wire name without its SKIP_REASON_ prefix, as the domain and the SDK name reasons."""
+    name = decision_pb2.SkipReason.Name(number)
+    assert name.startswith("SKIP_REASON_")
+    return name.removeprefix("SKIP_REASON_")
 
 
 class Router:
@@ -52,11 +58,11 @@ class Router:
 
     def put(self, content: str) -> int:
         request = admin_pb2.PutDocumentRequest(content=content, author="tests")
-        return self.admin.PutDocument(request, timeout=10, metadata=self.process.admin_metadata()).version
+        return self.admin.PutDocument(request, timeout=10, metadata=self.process.admin_metadata()).document.version
 
     def select(self, table: str, system: str, selected: bool) -> int:
         request = admin_pb2.SetSelectionRequest(table=table, system=system, selected=selected, author="tests")
-        return self.admin.SetSelection(request, timeout=10, metadata=self.process.admin_metadata()).version
+        return self.admin.SetSelection(request, timeout=10, metadata=self.process.admin_metadata()).document.version
 
     def route(self, topic: str, *, tags=(), key="", body=None, raw_body: bytes | None = None, properties=None):
         request = decision_pb2.RouteRequest(topic=topic, tags=list(tags), key=key, properties=properties or {})

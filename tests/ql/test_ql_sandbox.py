@@ -134,7 +134,7 @@ HELPERS = set(_namespace(False, False, {})) | {
     "_rest",
     "_",
 }
-PARAMETERS = {"precise", "avoid_null_pointer", "short_circuit", "timeout_ms"}
+PARAMETERS = {"precise", "avoid_null_pointer", "short_circuit", "timeout_ms", "memory_bytes"}
 TEMPORARY = re.compile(r"^_[A-Za-z]\d+$")  # _v1 locals, _t2 temporaries, _f3 functions, _c4 constants ...
 ALLOWED_ATTRIBUTES = {"get", "startswith", "endswith"}
 

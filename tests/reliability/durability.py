@@ -133,7 +133,7 @@ def run_writes_with_kills(
                 log.attempts.append(attempt)
             request = admin_pb2.PutDocumentRequest(content=attempt.content, author=attempt.author)
             try:
-                reply = admin.stub.PutDocument(request, timeout=WRITE_TIMEOUT_S, metadata=server.metadata)
+                reply = admin.stub.PutDocument(request, timeout=WRITE_TIMEOUT_S, metadata=server.metadata).document
             except grpc.RpcError as err:
                 with log.lock:
                     if err.code() in LOST_TO_A_KILL:

@@ -112,15 +112,21 @@ class Admin:
 
     def put(self, content: str, expected_version: int = 0, author: str = "reliability", timeout: float = 10.0) -> int:
         request = admin_pb2.PutDocumentRequest(content=content, expected_version=expected_version, author=author)
-        return self.stub.PutDocument(request, timeout=timeout, metadata=self.metadata).version
+        return self.stub.PutDocument(request, timeout=timeout, metadata=self.metadata).document.version
 
     def get(self, kind: str, name: str, version: int = 0) -> admin_pb2.Document:
         request = admin_pb2.GetDocumentRequest(kind=kind, name=name, version=version)
-        return self.stub.GetDocument(request, timeout=10, metadata=self.metadata)
+        return self.stub.GetDocument(request, timeout=10, metadata=self.metadata).document
 
     def history(self, kind: str, name: str) -> list[admin_pb2.Document]:
-        request = admin_pb2.ListVersionsRequest(kind=kind, name=name)
-        return list(self.stub.ListVersions(request, timeout=30, metadata=self.metadata).documents)
+        request = admin_pb2.ListVersionsRequest(kind=kind, name=name, include_content=True)
+        found: list[admin_pb2.Document] = []
+        while True:
+            page = self.stub.ListVersions(request, timeout=30, metadata=self.metadata)
+            found.extend(page.documents)
+            if not page.next_page_token:
+                return found
+            request.page_token = page.next_page_token
 
     def close(self) -> None:
         self.channel.close()

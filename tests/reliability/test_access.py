@@ -132,6 +132,9 @@ def test_the_token_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch)
         def invocation_metadata(self):
             return self.metadata
 
+        def set_trailing_metadata(self, metadata) -> None:
+            self.trailer = metadata
+
         def abort(self, code, details):
             self.aborted = code
             raise grpc.RpcError(details)
@@ -324,3 +327,34 @@ def test_a_masked_fact_copied_into_a_result_is_not_logged(start_server, tmp_path
     entry = json.loads(log_path.read_text().splitlines()[0])
     assert entry["facts"]["pin"] == "***"
     assert MASKED["pin"] not in log_path.read_text()
+
+
+LONG_NOTE = "NOTE-SECRET-" + "".join(chr(ord("a") + (index * 7) % 26) for index in range(150)) + "-END-OF-NOTE"
+
+
+def test_masking_covers_error_messages_and_maps_inside_lists(start_server, tmp_path: Path) -> None:
+    """Issue 19 row 9: an error message that quotes a masked value cut short (its first or last characters) and a
+    masked key inside a list of maps must not reach the decision log."""
+    log_path = tmp_path / "decisions.jsonl"
+    process = start_server("--decision-log", str(log_path), "--decision-log-mask", "pin,note")
+    admin = Admin(process)
+    admin.put(
+        "kind: RuleSet\nname: mask.leaky\non_error: default\ndefault: {ok: false}\n"
+        "rules:\n  - id: quotes-the-note\n    when: note\n    then: {ok: true}\n"
+    )
+    admin.close()
+    facts = Struct()
+    facts.update({"note": LONG_NOTE, "patients": [{"pin": "LIST-PIN-SECRET-0815", "age": 7}]})
+    with process.channel() as channel:
+        answer = decision_pb2_grpc.DecisionServiceStub(channel).Evaluate(
+            decision_pb2.EvaluateRequest(rule_set="mask.leaky", facts=facts), timeout=10
+        )
+    assert answer.degraded and LONG_NOTE[:20] in answer.error.message  # the caller sees its own value, cut short
+    assert process.stop() == 0
+    text = log_path.read_text()
+    entry = json.loads(text.splitlines()[0])
+    assert entry["facts"]["note"] == "***"
+    assert entry["facts"]["patients"] == [{"pin": "***", "age": 7}]
+    assert "CONDITION_BOOL_REQUIRED" in text
+    for piece in (LONG_NOTE[:12], LONG_NOTE[-12:], "LIST-PIN-SECRET"):
+        assert piece not in text, f"{piece!r} of a masked value appears in the decision log"

@@ -39,11 +39,11 @@ MAX_MESSAGE_BYTES = 256 * 1024  # the fuzz server's --max-message-bytes: oversiz
 EXAMPLES = 300  # per property; derandomized, so every run sends the same cases
 
 # What each RPC may answer to a malformed, hostile or merely odd request (OK included: odd is not always wrong).
-# RESOURCE_EXHAUSTED: over --max-message-bytes (or the concurrency limit). DEADLINE_EXCEEDED only for Evaluate: an
+# RESOURCE_EXHAUSTED: over --max-message-bytes (or the concurrency limit). FAILED_PRECONDITION only for Evaluate: an
 # ad-hoc expression (the fuzz server allows them) that loops runs into its 50 ms budget. ABORTED: a write whose
 # expected_version is not the head's.
 ALLOWED = {
-    "Evaluate": {Code.OK, Code.INVALID_ARGUMENT, Code.NOT_FOUND, Code.RESOURCE_EXHAUSTED, Code.DEADLINE_EXCEEDED},
+    "Evaluate": {Code.OK, Code.INVALID_ARGUMENT, Code.NOT_FOUND, Code.RESOURCE_EXHAUSTED, Code.FAILED_PRECONDITION},
     "EvaluateBatch": {Code.OK, Code.INVALID_ARGUMENT, Code.NOT_FOUND, Code.RESOURCE_EXHAUSTED},
     "Route": {Code.OK, Code.INVALID_ARGUMENT, Code.RESOURCE_EXHAUSTED},
     "PutDocument": {Code.OK, Code.INVALID_ARGUMENT, Code.ABORTED, Code.RESOURCE_EXHAUSTED},
@@ -334,7 +334,7 @@ def test_invalid_utf8(fuzz_server, channel, bad: bytes) -> None:
     outcome = _send(channel, fuzz_server, DECISION_SERVICE, "Route", body.SerializeToString(), token=False)
     assert outcome.code == Code.OK, outcome
     answer = decision_pb2.RouteResponse.FromString(outcome.response)
-    errors = [s for s in answer.skipped if s.reason == decision_pb2.ERROR]
+    errors = [s for s in answer.skipped if s.reason == decision_pb2.SKIP_REASON_ERROR]
     assert errors and all("utf-8" in s.detail.lower() for s in errors), answer
 
 

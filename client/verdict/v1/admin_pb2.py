@@ -25,39 +25,52 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16verdict/v1/admin.proto\x12\nverdict.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"O\n\x12PutDocumentRequest\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\x0e\n\x06\x61uthor\x18\x03 \x01(\t\">\n\x0f\x44ocumentVersion\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\"A\n\x12GetDocumentRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\"\xa9\x01\n\x08\x44ocument\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x05 \x01(\x08\x12\x0e\n\x06\x61uthor\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x64\x65leted\x18\x08 \x01(\x08\"$\n\x14ListDocumentsRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\"@\n\x15ListDocumentsResponse\x12\'\n\tdocuments\x18\x01 \x03(\x0b\x32\x14.verdict.v1.Document\"1\n\x13ListVersionsRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"]\n\x15\x44\x65leteDocumentRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x03 \x01(\x03\x12\x0e\n\x06\x61uthor\x18\x04 \x01(\t\"*\n\x17ValidateDocumentRequest\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\t\"Z\n\rDocumentError\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04line\x18\x02 \x01(\x05\x12\x0e\n\x06\x63olumn\x18\x03 \x01(\x05\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\x0c\n\x04\x63ode\x18\x05 \x01(\t\"m\n\x18ValidateDocumentResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12)\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x19.verdict.v1.DocumentError\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\"o\n\x16\x41\x63tivateVersionRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x18\n\x10\x65xpected_version\x18\x04 \x01(\x03\x12\x0e\n\x06\x61uthor\x18\x05 \x01(\t\"p\n\x13SetSelectionRequest\x12\r\n\x05table\x18\x01 \x01(\t\x12\x0e\n\x06system\x18\x02 \x01(\t\x12\x10\n\x08selected\x18\x03 \x01(\x08\x12\x18\n\x10\x65xpected_version\x18\x04 \x01(\x03\x12\x0e\n\x06\x61uthor\x18\x05 \x01(\t2\x9c\x05\n\x0c\x41\x64minService\x12J\n\x0bPutDocument\x12\x1e.verdict.v1.PutDocumentRequest\x1a\x1b.verdict.v1.DocumentVersion\x12\x43\n\x0bGetDocument\x12\x1e.verdict.v1.GetDocumentRequest\x1a\x14.verdict.v1.Document\x12T\n\rListDocuments\x12 .verdict.v1.ListDocumentsRequest\x1a!.verdict.v1.ListDocumentsResponse\x12R\n\x0cListVersions\x12\x1f.verdict.v1.ListVersionsRequest\x1a!.verdict.v1.ListDocumentsResponse\x12P\n\x0e\x44\x65leteDocument\x12!.verdict.v1.DeleteDocumentRequest\x1a\x1b.verdict.v1.DocumentVersion\x12]\n\x10ValidateDocument\x12#.verdict.v1.ValidateDocumentRequest\x1a$.verdict.v1.ValidateDocumentResponse\x12R\n\x0f\x41\x63tivateVersion\x12\".verdict.v1.ActivateVersionRequest\x1a\x1b.verdict.v1.DocumentVersion\x12L\n\x0cSetSelection\x12\x1f.verdict.v1.SetSelectionRequest\x1a\x1b.verdict.v1.DocumentVersionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16verdict/v1/admin.proto\x12\nverdict.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"O\n\x12PutDocumentRequest\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\x0e\n\x06\x61uthor\x18\x03 \x01(\t\">\n\x0f\x44ocumentVersion\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\"W\n\x13PutDocumentResponse\x12-\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x1b.verdict.v1.DocumentVersion\x12\x11\n\tunchanged\x18\x02 \x01(\x08\"A\n\x12GetDocumentRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\"=\n\x13GetDocumentResponse\x12&\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x14.verdict.v1.Document\"\xa9\x01\n\x08\x44ocument\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x05 \x01(\x08\x12\x0e\n\x06\x61uthor\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x64\x65leted\x18\x08 \x01(\x08\"d\n\x14ListDocumentsRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x17\n\x0finclude_content\x18\x04 \x01(\x08\"Y\n\x15ListDocumentsResponse\x12\'\n\tdocuments\x18\x01 \x03(\x0b\x32\x14.verdict.v1.Document\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"q\n\x13ListVersionsRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\x17\n\x0finclude_content\x18\x05 \x01(\x08\"X\n\x14ListVersionsResponse\x12\'\n\tdocuments\x18\x01 \x03(\x0b\x32\x14.verdict.v1.Document\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"]\n\x15\x44\x65leteDocumentRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x03 \x01(\x03\x12\x0e\n\x06\x61uthor\x18\x04 \x01(\t\"G\n\x16\x44\x65leteDocumentResponse\x12-\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x1b.verdict.v1.DocumentVersion\"*\n\x17ValidateDocumentRequest\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\t\"Z\n\rDocumentError\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04line\x18\x02 \x01(\x05\x12\x0e\n\x06\x63olumn\x18\x03 \x01(\x05\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\x0c\n\x04\x63ode\x18\x05 \x01(\t\"m\n\x18ValidateDocumentResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12)\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x19.verdict.v1.DocumentError\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\"o\n\x16\x41\x63tivateVersionRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x18\n\x10\x65xpected_version\x18\x04 \x01(\x03\x12\x0e\n\x06\x61uthor\x18\x05 \x01(\t\"[\n\x17\x41\x63tivateVersionResponse\x12-\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x1b.verdict.v1.DocumentVersion\x12\x11\n\tunchanged\x18\x02 \x01(\x08\"p\n\x13SetSelectionRequest\x12\r\n\x05table\x18\x01 \x01(\t\x12\x0e\n\x06system\x18\x02 \x01(\t\x12\x10\n\x08selected\x18\x03 \x01(\x08\x12\x18\n\x10\x65xpected_version\x18\x04 \x01(\x03\x12\x0e\n\x06\x61uthor\x18\x05 \x01(\t\"X\n\x14SetSelectionResponse\x12-\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x1b.verdict.v1.DocumentVersion\x12\x11\n\tunchanged\x18\x02 \x01(\x08\x32\xbe\x05\n\x0c\x41\x64minService\x12N\n\x0bPutDocument\x12\x1e.verdict.v1.PutDocumentRequest\x1a\x1f.verdict.v1.PutDocumentResponse\x12N\n\x0bGetDocument\x12\x1e.verdict.v1.GetDocumentRequest\x1a\x1f.verdict.v1.GetDocumentResponse\x12T\n\rListDocuments\x12 .verdict.v1.ListDocumentsRequest\x1a!.verdict.v1.ListDocumentsResponse\x12Q\n\x0cListVersions\x12\x1f.verdict.v1.ListVersionsRequest\x1a .verdict.v1.ListVersionsResponse\x12W\n\x0e\x44\x65leteDocument\x12!.verdict.v1.DeleteDocumentRequest\x1a\".verdict.v1.DeleteDocumentResponse\x12]\n\x10ValidateDocument\x12#.verdict.v1.ValidateDocumentRequest\x1a$.verdict.v1.ValidateDocumentResponse\x12Z\n\x0f\x41\x63tivateVersion\x12\".verdict.v1.ActivateVersionRequest\x1a#.verdict.v1.ActivateVersionResponse\x12Q\n\x0cSetSelection\x12\x1f.verdict.v1.SetSelectionRequest\x1a .verdict.v1.SetSelectionResponseBy\n\x1d\x63om.healthplatform.verdict.v1B\nAdminProtoP\x01Z=github.com/healthplatform/verdict/gen/go/verdict/v1;verdictv1\xaa\x02\nVerdict.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'verdict.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
+  _globals['DESCRIPTOR']._loaded_options = None
+  _globals['DESCRIPTOR']._serialized_options = b'\n\035com.healthplatform.verdict.v1B\nAdminProtoP\001Z=github.com/healthplatform/verdict/gen/go/verdict/v1;verdictv1\252\002\nVerdict.V1'
   _globals['_PUTDOCUMENTREQUEST']._serialized_start=71
   _globals['_PUTDOCUMENTREQUEST']._serialized_end=150
   _globals['_DOCUMENTVERSION']._serialized_start=152
   _globals['_DOCUMENTVERSION']._serialized_end=214
-  _globals['_GETDOCUMENTREQUEST']._serialized_start=216
-  _globals['_GETDOCUMENTREQUEST']._serialized_end=281
-  _globals['_DOCUMENT']._serialized_start=284
-  _globals['_DOCUMENT']._serialized_end=453
-  _globals['_LISTDOCUMENTSREQUEST']._serialized_start=455
-  _globals['_LISTDOCUMENTSREQUEST']._serialized_end=491
-  _globals['_LISTDOCUMENTSRESPONSE']._serialized_start=493
-  _globals['_LISTDOCUMENTSRESPONSE']._serialized_end=557
-  _globals['_LISTVERSIONSREQUEST']._serialized_start=559
-  _globals['_LISTVERSIONSREQUEST']._serialized_end=608
-  _globals['_DELETEDOCUMENTREQUEST']._serialized_start=610
-  _globals['_DELETEDOCUMENTREQUEST']._serialized_end=703
-  _globals['_VALIDATEDOCUMENTREQUEST']._serialized_start=705
-  _globals['_VALIDATEDOCUMENTREQUEST']._serialized_end=747
-  _globals['_DOCUMENTERROR']._serialized_start=749
-  _globals['_DOCUMENTERROR']._serialized_end=839
-  _globals['_VALIDATEDOCUMENTRESPONSE']._serialized_start=841
-  _globals['_VALIDATEDOCUMENTRESPONSE']._serialized_end=950
-  _globals['_ACTIVATEVERSIONREQUEST']._serialized_start=952
-  _globals['_ACTIVATEVERSIONREQUEST']._serialized_end=1063
-  _globals['_SETSELECTIONREQUEST']._serialized_start=1065
-  _globals['_SETSELECTIONREQUEST']._serialized_end=1177
-  _globals['_ADMINSERVICE']._serialized_start=1180
-  _globals['_ADMINSERVICE']._serialized_end=1848
+  _globals['_PUTDOCUMENTRESPONSE']._serialized_start=216
+  _globals['_PUTDOCUMENTRESPONSE']._serialized_end=303
+  _globals['_GETDOCUMENTREQUEST']._serialized_start=305
+  _globals['_GETDOCUMENTREQUEST']._serialized_end=370
+  _globals['_GETDOCUMENTRESPONSE']._serialized_start=372
+  _globals['_GETDOCUMENTRESPONSE']._serialized_end=433
+  _globals['_DOCUMENT']._serialized_start=436
+  _globals['_DOCUMENT']._serialized_end=605
+  _globals['_LISTDOCUMENTSREQUEST']._serialized_start=607
+  _globals['_LISTDOCUMENTSREQUEST']._serialized_end=707
+  _globals['_LISTDOCUMENTSRESPONSE']._serialized_start=709
+  _globals['_LISTDOCUMENTSRESPONSE']._serialized_end=798
+  _globals['_LISTVERSIONSREQUEST']._serialized_start=800
+  _globals['_LISTVERSIONSREQUEST']._serialized_end=913
+  _globals['_LISTVERSIONSRESPONSE']._serialized_start=915
+  _globals['_LISTVERSIONSRESPONSE']._serialized_end=1003
+  _globals['_DELETEDOCUMENTREQUEST']._serialized_start=1005
+  _globals['_DELETEDOCUMENTREQUEST']._serialized_end=1098
+  _globals['_DELETEDOCUMENTRESPONSE']._serialized_start=1100
+  _globals['_DELETEDOCUMENTRESPONSE']._serialized_end=1171
+  _globals['_VALIDATEDOCUMENTREQUEST']._serialized_start=1173
+  _globals['_VALIDATEDOCUMENTREQUEST']._serialized_end=1215
+  _globals['_DOCUMENTERROR']._serialized_start=1217
+  _globals['_DOCUMENTERROR']._serialized_end=1307
+  _globals['_VALIDATEDOCUMENTRESPONSE']._serialized_start=1309
+  _globals['_VALIDATEDOCUMENTRESPONSE']._serialized_end=1418
+  _globals['_ACTIVATEVERSIONREQUEST']._serialized_start=1420
+  _globals['_ACTIVATEVERSIONREQUEST']._serialized_end=1531
+  _globals['_ACTIVATEVERSIONRESPONSE']._serialized_start=1533
+  _globals['_ACTIVATEVERSIONRESPONSE']._serialized_end=1624
+  _globals['_SETSELECTIONREQUEST']._serialized_start=1626
+  _globals['_SETSELECTIONREQUEST']._serialized_end=1738
+  _globals['_SETSELECTIONRESPONSE']._serialized_start=1740
+  _globals['_SETSELECTIONRESPONSE']._serialized_end=1828
+  _globals['_ADMINSERVICE']._serialized_start=1831
+  _globals['_ADMINSERVICE']._serialized_end=2533
 # @@protoc_insertion_point(module_scope)

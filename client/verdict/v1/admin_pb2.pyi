@@ -29,6 +29,14 @@ class DocumentVersion(_message.Message):
     version: int
     def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
+class PutDocumentResponse(_message.Message):
+    __slots__ = ("document", "unchanged")
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    document: DocumentVersion
+    unchanged: bool
+    def __init__(self, document: _Optional[_Union[DocumentVersion, _Mapping]] = ..., unchanged: _Optional[bool] = ...) -> None: ...
+
 class GetDocumentRequest(_message.Message):
     __slots__ = ("kind", "name", "version")
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -38,6 +46,12 @@ class GetDocumentRequest(_message.Message):
     name: str
     version: int
     def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class GetDocumentResponse(_message.Message):
+    __slots__ = ("document",)
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    document: Document
+    def __init__(self, document: _Optional[_Union[Document, _Mapping]] = ...) -> None: ...
 
 class Document(_message.Message):
     __slots__ = ("kind", "name", "version", "content", "active", "author", "created_at", "deleted")
@@ -60,24 +74,46 @@ class Document(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., content: _Optional[str] = ..., active: _Optional[bool] = ..., author: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deleted: _Optional[bool] = ...) -> None: ...
 
 class ListDocumentsRequest(_message.Message):
-    __slots__ = ("kind",)
+    __slots__ = ("kind", "page_size", "page_token", "include_content")
     KIND_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_CONTENT_FIELD_NUMBER: _ClassVar[int]
     kind: str
-    def __init__(self, kind: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    include_content: bool
+    def __init__(self, kind: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., include_content: _Optional[bool] = ...) -> None: ...
 
 class ListDocumentsResponse(_message.Message):
-    __slots__ = ("documents",)
+    __slots__ = ("documents", "next_page_token")
     DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     documents: _containers.RepeatedCompositeFieldContainer[Document]
-    def __init__(self, documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ListVersionsRequest(_message.Message):
-    __slots__ = ("kind", "name")
+    __slots__ = ("kind", "name", "page_size", "page_token", "include_content")
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_CONTENT_FIELD_NUMBER: _ClassVar[int]
     kind: str
     name: str
-    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    include_content: bool
+    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., include_content: _Optional[bool] = ...) -> None: ...
+
+class ListVersionsResponse(_message.Message):
+    __slots__ = ("documents", "next_page_token")
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    documents: _containers.RepeatedCompositeFieldContainer[Document]
+    next_page_token: str
+    def __init__(self, documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class DeleteDocumentRequest(_message.Message):
     __slots__ = ("kind", "name", "expected_version", "author")
@@ -90,6 +126,12 @@ class DeleteDocumentRequest(_message.Message):
     expected_version: int
     author: str
     def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., expected_version: _Optional[int] = ..., author: _Optional[str] = ...) -> None: ...
+
+class DeleteDocumentResponse(_message.Message):
+    __slots__ = ("document",)
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    document: DocumentVersion
+    def __init__(self, document: _Optional[_Union[DocumentVersion, _Mapping]] = ...) -> None: ...
 
 class ValidateDocumentRequest(_message.Message):
     __slots__ = ("content",)
@@ -137,6 +179,14 @@ class ActivateVersionRequest(_message.Message):
     author: str
     def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., expected_version: _Optional[int] = ..., author: _Optional[str] = ...) -> None: ...
 
+class ActivateVersionResponse(_message.Message):
+    __slots__ = ("document", "unchanged")
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    document: DocumentVersion
+    unchanged: bool
+    def __init__(self, document: _Optional[_Union[DocumentVersion, _Mapping]] = ..., unchanged: _Optional[bool] = ...) -> None: ...
+
 class SetSelectionRequest(_message.Message):
     __slots__ = ("table", "system", "selected", "expected_version", "author")
     TABLE_FIELD_NUMBER: _ClassVar[int]
@@ -150,3 +200,11 @@ class SetSelectionRequest(_message.Message):
     expected_version: int
     author: str
     def __init__(self, table: _Optional[str] = ..., system: _Optional[str] = ..., selected: _Optional[bool] = ..., expected_version: _Optional[int] = ..., author: _Optional[str] = ...) -> None: ...
+
+class SetSelectionResponse(_message.Message):
+    __slots__ = ("document", "unchanged")
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    document: DocumentVersion
+    unchanged: bool
+    def __init__(self, document: _Optional[_Union[DocumentVersion, _Mapping]] = ..., unchanged: _Optional[bool] = ...) -> None: ...

@@ -37,12 +37,12 @@ class AdminServiceStub:
         self.PutDocument = channel.unary_unary(
                 '/verdict.v1.AdminService/PutDocument',
                 request_serializer=verdict_dot_v1_dot_admin__pb2.PutDocumentRequest.SerializeToString,
-                response_deserializer=verdict_dot_v1_dot_admin__pb2.DocumentVersion.FromString,
+                response_deserializer=verdict_dot_v1_dot_admin__pb2.PutDocumentResponse.FromString,
                 _registered_method=True)
         self.GetDocument = channel.unary_unary(
                 '/verdict.v1.AdminService/GetDocument',
                 request_serializer=verdict_dot_v1_dot_admin__pb2.GetDocumentRequest.SerializeToString,
-                response_deserializer=verdict_dot_v1_dot_admin__pb2.Document.FromString,
+                response_deserializer=verdict_dot_v1_dot_admin__pb2.GetDocumentResponse.FromString,
                 _registered_method=True)
         self.ListDocuments = channel.unary_unary(
                 '/verdict.v1.AdminService/ListDocuments',
@@ -52,12 +52,12 @@ class AdminServiceStub:
         self.ListVersions = channel.unary_unary(
                 '/verdict.v1.AdminService/ListVersions',
                 request_serializer=verdict_dot_v1_dot_admin__pb2.ListVersionsRequest.SerializeToString,
-                response_deserializer=verdict_dot_v1_dot_admin__pb2.ListDocumentsResponse.FromString,
+                response_deserializer=verdict_dot_v1_dot_admin__pb2.ListVersionsResponse.FromString,
                 _registered_method=True)
         self.DeleteDocument = channel.unary_unary(
                 '/verdict.v1.AdminService/DeleteDocument',
                 request_serializer=verdict_dot_v1_dot_admin__pb2.DeleteDocumentRequest.SerializeToString,
-                response_deserializer=verdict_dot_v1_dot_admin__pb2.DocumentVersion.FromString,
+                response_deserializer=verdict_dot_v1_dot_admin__pb2.DeleteDocumentResponse.FromString,
                 _registered_method=True)
         self.ValidateDocument = channel.unary_unary(
                 '/verdict.v1.AdminService/ValidateDocument',
@@ -67,12 +67,12 @@ class AdminServiceStub:
         self.ActivateVersion = channel.unary_unary(
                 '/verdict.v1.AdminService/ActivateVersion',
                 request_serializer=verdict_dot_v1_dot_admin__pb2.ActivateVersionRequest.SerializeToString,
-                response_deserializer=verdict_dot_v1_dot_admin__pb2.DocumentVersion.FromString,
+                response_deserializer=verdict_dot_v1_dot_admin__pb2.ActivateVersionResponse.FromString,
                 _registered_method=True)
         self.SetSelection = channel.unary_unary(
                 '/verdict.v1.AdminService/SetSelection',
                 request_serializer=verdict_dot_v1_dot_admin__pb2.SetSelectionRequest.SerializeToString,
-                response_deserializer=verdict_dot_v1_dot_admin__pb2.DocumentVersion.FromString,
+                response_deserializer=verdict_dot_v1_dot_admin__pb2.SetSelectionResponse.FromString,
                 _registered_method=True)
 
 
@@ -80,7 +80,8 @@ class AdminServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def PutDocument(self, request, context):
-        """Writes a new version of a document (YAML or JSON text whose `kind` is RuleSet or RouteTable).
+        """Writes a new version of a document (YAML or JSON text whose `kind` is RuleSet or RouteTable). Content equal to
+        the head's writes nothing and answers `unchanged`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -94,14 +95,14 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListDocuments(self, request, context):
-        """The active version of every document, optionally of one kind.
+        """The active version of every document, optionally of one kind, sorted by (kind, name), a page at a time.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListVersions(self, request, context):
-        """Every version of one document, newest first, deletions included.
+        """Every version of one document, newest first, deletions included, a page at a time.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -122,14 +123,15 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ActivateVersion(self, request, context):
-        """Rollback: makes an old version the head again, as a new version.
+        """Rollback: makes an old version the head again, as a new version (unless the head already has its content).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetSelection(self, request, context):
-        """Switches one system of a route table on (selected) or off, as a new version of the table.
+        """Switches one system of a route table on (selected) or off, as a new version of the table (unless it already
+        is in that state).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -141,12 +143,12 @@ def add_AdminServiceServicer_to_server(servicer, server):
             'PutDocument': grpc.unary_unary_rpc_method_handler(
                     servicer.PutDocument,
                     request_deserializer=verdict_dot_v1_dot_admin__pb2.PutDocumentRequest.FromString,
-                    response_serializer=verdict_dot_v1_dot_admin__pb2.DocumentVersion.SerializeToString,
+                    response_serializer=verdict_dot_v1_dot_admin__pb2.PutDocumentResponse.SerializeToString,
             ),
             'GetDocument': grpc.unary_unary_rpc_method_handler(
                     servicer.GetDocument,
                     request_deserializer=verdict_dot_v1_dot_admin__pb2.GetDocumentRequest.FromString,
-                    response_serializer=verdict_dot_v1_dot_admin__pb2.Document.SerializeToString,
+                    response_serializer=verdict_dot_v1_dot_admin__pb2.GetDocumentResponse.SerializeToString,
             ),
             'ListDocuments': grpc.unary_unary_rpc_method_handler(
                     servicer.ListDocuments,
@@ -156,12 +158,12 @@ def add_AdminServiceServicer_to_server(servicer, server):
             'ListVersions': grpc.unary_unary_rpc_method_handler(
                     servicer.ListVersions,
                     request_deserializer=verdict_dot_v1_dot_admin__pb2.ListVersionsRequest.FromString,
-                    response_serializer=verdict_dot_v1_dot_admin__pb2.ListDocumentsResponse.SerializeToString,
+                    response_serializer=verdict_dot_v1_dot_admin__pb2.ListVersionsResponse.SerializeToString,
             ),
             'DeleteDocument': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteDocument,
                     request_deserializer=verdict_dot_v1_dot_admin__pb2.DeleteDocumentRequest.FromString,
-                    response_serializer=verdict_dot_v1_dot_admin__pb2.DocumentVersion.SerializeToString,
+                    response_serializer=verdict_dot_v1_dot_admin__pb2.DeleteDocumentResponse.SerializeToString,
             ),
             'ValidateDocument': grpc.unary_unary_rpc_method_handler(
                     servicer.ValidateDocument,
@@ -171,12 +173,12 @@ def add_AdminServiceServicer_to_server(servicer, server):
             'ActivateVersion': grpc.unary_unary_rpc_method_handler(
                     servicer.ActivateVersion,
                     request_deserializer=verdict_dot_v1_dot_admin__pb2.ActivateVersionRequest.FromString,
-                    response_serializer=verdict_dot_v1_dot_admin__pb2.DocumentVersion.SerializeToString,
+                    response_serializer=verdict_dot_v1_dot_admin__pb2.ActivateVersionResponse.SerializeToString,
             ),
             'SetSelection': grpc.unary_unary_rpc_method_handler(
                     servicer.SetSelection,
                     request_deserializer=verdict_dot_v1_dot_admin__pb2.SetSelectionRequest.FromString,
-                    response_serializer=verdict_dot_v1_dot_admin__pb2.DocumentVersion.SerializeToString,
+                    response_serializer=verdict_dot_v1_dot_admin__pb2.SetSelectionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -205,7 +207,7 @@ class AdminService:
             target,
             '/verdict.v1.AdminService/PutDocument',
             verdict_dot_v1_dot_admin__pb2.PutDocumentRequest.SerializeToString,
-            verdict_dot_v1_dot_admin__pb2.DocumentVersion.FromString,
+            verdict_dot_v1_dot_admin__pb2.PutDocumentResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -232,7 +234,7 @@ class AdminService:
             target,
             '/verdict.v1.AdminService/GetDocument',
             verdict_dot_v1_dot_admin__pb2.GetDocumentRequest.SerializeToString,
-            verdict_dot_v1_dot_admin__pb2.Document.FromString,
+            verdict_dot_v1_dot_admin__pb2.GetDocumentResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -286,7 +288,7 @@ class AdminService:
             target,
             '/verdict.v1.AdminService/ListVersions',
             verdict_dot_v1_dot_admin__pb2.ListVersionsRequest.SerializeToString,
-            verdict_dot_v1_dot_admin__pb2.ListDocumentsResponse.FromString,
+            verdict_dot_v1_dot_admin__pb2.ListVersionsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -313,7 +315,7 @@ class AdminService:
             target,
             '/verdict.v1.AdminService/DeleteDocument',
             verdict_dot_v1_dot_admin__pb2.DeleteDocumentRequest.SerializeToString,
-            verdict_dot_v1_dot_admin__pb2.DocumentVersion.FromString,
+            verdict_dot_v1_dot_admin__pb2.DeleteDocumentResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -367,7 +369,7 @@ class AdminService:
             target,
             '/verdict.v1.AdminService/ActivateVersion',
             verdict_dot_v1_dot_admin__pb2.ActivateVersionRequest.SerializeToString,
-            verdict_dot_v1_dot_admin__pb2.DocumentVersion.FromString,
+            verdict_dot_v1_dot_admin__pb2.ActivateVersionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -394,7 +396,7 @@ class AdminService:
             target,
             '/verdict.v1.AdminService/SetSelection',
             verdict_dot_v1_dot_admin__pb2.SetSelectionRequest.SerializeToString,
-            verdict_dot_v1_dot_admin__pb2.DocumentVersion.FromString,
+            verdict_dot_v1_dot_admin__pb2.SetSelectionResponse.FromString,
             options,
             channel_credentials,
             insecure,

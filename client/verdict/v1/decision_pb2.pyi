@@ -8,39 +8,52 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ResultFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RESULT_FORMAT_UNSPECIFIED: _ClassVar[ResultFormat]
+    RESULT_FORMAT_VALUE: _ClassVar[ResultFormat]
+    RESULT_FORMAT_JSON: _ClassVar[ResultFormat]
+
 class SkipReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     SKIP_REASON_UNSPECIFIED: _ClassVar[SkipReason]
-    NOT_SELECTED: _ClassVar[SkipReason]
-    TAG_MISMATCH: _ClassVar[SkipReason]
-    CONDITION_FALSE: _ClassVar[SkipReason]
-    GRAY_EXCLUDED: _ClassVar[SkipReason]
-    ERROR: _ClassVar[SkipReason]
-    NOT_FIRST: _ClassVar[SkipReason]
+    SKIP_REASON_NOT_SELECTED: _ClassVar[SkipReason]
+    SKIP_REASON_TAG_MISMATCH: _ClassVar[SkipReason]
+    SKIP_REASON_CONDITION_FALSE: _ClassVar[SkipReason]
+    SKIP_REASON_GRAY_EXCLUDED: _ClassVar[SkipReason]
+    SKIP_REASON_ERROR: _ClassVar[SkipReason]
+    SKIP_REASON_NOT_FIRST: _ClassVar[SkipReason]
+RESULT_FORMAT_UNSPECIFIED: ResultFormat
+RESULT_FORMAT_VALUE: ResultFormat
+RESULT_FORMAT_JSON: ResultFormat
 SKIP_REASON_UNSPECIFIED: SkipReason
-NOT_SELECTED: SkipReason
-TAG_MISMATCH: SkipReason
-CONDITION_FALSE: SkipReason
-GRAY_EXCLUDED: SkipReason
-ERROR: SkipReason
-NOT_FIRST: SkipReason
+SKIP_REASON_NOT_SELECTED: SkipReason
+SKIP_REASON_TAG_MISMATCH: SkipReason
+SKIP_REASON_CONDITION_FALSE: SkipReason
+SKIP_REASON_GRAY_EXCLUDED: SkipReason
+SKIP_REASON_ERROR: SkipReason
+SKIP_REASON_NOT_FIRST: SkipReason
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("rule_set", "version", "facts", "explain", "expression")
+    __slots__ = ("rule_set", "version", "facts", "facts_json", "explain", "expression", "result_format")
     RULE_SET_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     FACTS_FIELD_NUMBER: _ClassVar[int]
+    FACTS_JSON_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FORMAT_FIELD_NUMBER: _ClassVar[int]
     rule_set: str
     version: int
     facts: _struct_pb2.Struct
+    facts_json: str
     explain: bool
     expression: str
-    def __init__(self, rule_set: _Optional[str] = ..., version: _Optional[int] = ..., facts: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., explain: _Optional[bool] = ..., expression: _Optional[str] = ...) -> None: ...
+    result_format: ResultFormat
+    def __init__(self, rule_set: _Optional[str] = ..., version: _Optional[int] = ..., facts: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., facts_json: _Optional[str] = ..., explain: _Optional[bool] = ..., expression: _Optional[str] = ..., result_format: _Optional[_Union[ResultFormat, str]] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
-    __slots__ = ("result", "matched_rules", "rule_set", "version", "decision_id", "degraded", "error", "trace")
+    __slots__ = ("result", "matched_rules", "rule_set", "version", "decision_id", "degraded", "error", "trace", "result_json", "defaulted")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     MATCHED_RULES_FIELD_NUMBER: _ClassVar[int]
     RULE_SET_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +62,8 @@ class EvaluateResponse(_message.Message):
     DEGRADED_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     TRACE_FIELD_NUMBER: _ClassVar[int]
+    RESULT_JSON_FIELD_NUMBER: _ClassVar[int]
+    DEFAULTED_FIELD_NUMBER: _ClassVar[int]
     result: _struct_pb2.Value
     matched_rules: _containers.RepeatedScalarFieldContainer[str]
     rule_set: str
@@ -57,7 +72,9 @@ class EvaluateResponse(_message.Message):
     degraded: bool
     error: EvalError
     trace: _containers.RepeatedCompositeFieldContainer[RuleTrace]
-    def __init__(self, result: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., matched_rules: _Optional[_Iterable[str]] = ..., rule_set: _Optional[str] = ..., version: _Optional[int] = ..., decision_id: _Optional[str] = ..., degraded: _Optional[bool] = ..., error: _Optional[_Union[EvalError, _Mapping]] = ..., trace: _Optional[_Iterable[_Union[RuleTrace, _Mapping]]] = ...) -> None: ...
+    result_json: str
+    defaulted: bool
+    def __init__(self, result: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., matched_rules: _Optional[_Iterable[str]] = ..., rule_set: _Optional[str] = ..., version: _Optional[int] = ..., decision_id: _Optional[str] = ..., degraded: _Optional[bool] = ..., error: _Optional[_Union[EvalError, _Mapping]] = ..., trace: _Optional[_Iterable[_Union[RuleTrace, _Mapping]]] = ..., result_json: _Optional[str] = ..., defaulted: _Optional[bool] = ...) -> None: ...
 
 class EvalError(_message.Message):
     __slots__ = ("code", "message", "rule_id", "line", "column")
@@ -90,16 +107,20 @@ class RuleTrace(_message.Message):
     def __init__(self, rule_id: _Optional[str] = ..., evaluated: _Optional[bool] = ..., matched: _Optional[bool] = ..., condition: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[_Union[EvalError, _Mapping]] = ..., note: _Optional[str] = ...) -> None: ...
 
 class EvaluateBatchRequest(_message.Message):
-    __slots__ = ("rule_set", "version", "facts", "explain")
+    __slots__ = ("rule_set", "version", "facts", "explain", "facts_json", "result_format")
     RULE_SET_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     FACTS_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
+    FACTS_JSON_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FORMAT_FIELD_NUMBER: _ClassVar[int]
     rule_set: str
     version: int
     facts: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
     explain: bool
-    def __init__(self, rule_set: _Optional[str] = ..., version: _Optional[int] = ..., facts: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., explain: _Optional[bool] = ...) -> None: ...
+    facts_json: str
+    result_format: ResultFormat
+    def __init__(self, rule_set: _Optional[str] = ..., version: _Optional[int] = ..., facts: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., explain: _Optional[bool] = ..., facts_json: _Optional[str] = ..., result_format: _Optional[_Union[ResultFormat, str]] = ...) -> None: ...
 
 class EvaluateBatchResponse(_message.Message):
     __slots__ = ("results",)

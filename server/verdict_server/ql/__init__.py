@@ -9,7 +9,18 @@ See docs/ql.md (language and API), docs/ql-stdlib.md and docs/ql-compat.md (diff
 """
 
 from . import errors
-from .engine import Engine, Program
-from .errors import QLError, QLRuntimeError, QLSyntaxError, QLThrow, QLTimeoutError
+from .engine import Engine, Program, program_bytes
+from .errors import QLError, QLMemoryError, QLRuntimeError, QLSyntaxError, QLThrow, QLTimeoutError
 
-__all__ = ["Engine", "Program", "QLError", "QLRuntimeError", "QLSyntaxError", "QLThrow", "QLTimeoutError", "errors"]
+__all__ = [
+    "Engine",
+    "Program",
+    "QLError",
+    "QLMemoryError",
+    "QLRuntimeError",
+    "QLSyntaxError",
+    "QLThrow",
+    "QLTimeoutError",
+    "errors",
+    "program_bytes",
+]

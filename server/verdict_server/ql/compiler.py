@@ -17,15 +17,27 @@ Specialisations for speed (the result is the same as the generic helper's):
 from __future__ import annotations
 
 import ast
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from . import nodes as n
-from .errors import FOR_EACH_TYPE_MISMATCH, INCOMPATIBLE_ASSIGNMENT_TYPE, INVALID_ARGUMENT, QLSyntaxError
+from .errors import (
+    FOR_EACH_TYPE_MISMATCH,
+    INCOMPATIBLE_ASSIGNMENT_TYPE,
+    INVALID_ARGUMENT,
+    SCRIPT_TOO_COMPLEX,
+    QLSyntaxError,
+)
 
 FILENAME = "<ql>"
 MAX_MACRO_DEPTH = 16
+# Compiling has a budget too (issue 19): macros inline their body at each use, so a few hundred bytes of nested macros
+# could expand to gigabytes. Both limits fail with SCRIPT_TOO_COMPLEX; a 1,000-rule set stays far below them.
+MAX_INLINED_NODES = 50_000  # QL nodes all macro uses of one script may inline
+MAX_COMPILED_STATEMENTS = 25_000  # statements of one script, inlined ones included: bounds Python's own compile()
+MAX_COMPILE_MS = 2_000  # time one script may spend in this compiler
 
 _COMPARE_HELPERS = {"<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge"}
 _PY_COMPARE = {"<": ast.Lt, "<=": ast.LtE, ">": ast.Gt, ">=": ast.GtE}
@@ -132,6 +144,10 @@ class Compiler:
         self.pre: list[ast.stmt] = []
         self.conditional = 0
         self.macro_depth = 0
+        self.inlined_nodes = 0
+        self.statements = 0
+        self.macro_sizes: dict[int, int] = {}  # id(macro) -> QL nodes in its body
+        self.compile_deadline = time.monotonic() + MAX_COMPILE_MS / 1000
         self.mutates = False
         self.needs_budget = False
         # Facts already read in the current && / || chain (see cached_read), and the nesting level that may add.
@@ -290,6 +306,11 @@ class Compiler:
         return defs, out, defined
 
     def compile_statement(self, stmt: n.Node, target: str | None = None) -> list[ast.stmt]:
+        self.statements += 1
+        if self.statements > MAX_COMPILED_STATEMENTS:
+            raise self.too_complex(stmt, f"more than {MAX_COMPILED_STATEMENTS} statements to compile")
+        if not self.statements % 64 and time.monotonic() > self.compile_deadline:
+            raise self.too_complex(stmt, f"compiling took longer than {MAX_COMPILE_MS} ms")
         saved_pre = self.pre
         self.pre = []
         try:
@@ -351,12 +372,31 @@ class Compiler:
     def inline_macro(self, macro: n.MacroDef, use: n.Node, target: str | None) -> list[ast.stmt]:
         if self.macro_depth >= MAX_MACRO_DEPTH:
             raise self.error(use, f"macro '{macro.name}' expands too deeply (recursive macro?)")
+        self.inlined_nodes += self.macro_size(macro)
+        if self.inlined_nodes > MAX_INLINED_NODES:
+            raise self.too_complex(
+                use, f"macros expand to more than {MAX_INLINED_NODES} nodes (at macro '{macro.name}')"
+            )
         self.macro_depth += 1
         try:
             defs, statements, _ = self.compile_block_body(macro.body.statements, target)
             return defs + statements
         finally:
             self.macro_depth -= 1
+
+    def macro_size(self, macro: n.MacroDef) -> int:
+        size = self.macro_sizes.get(id(macro))
+        if size is None:
+            size = 0
+            pending: list[Any] = [macro.body]
+            while pending:
+                size += 1
+                pending.extend(n.children(pending.pop()))
+            self.macro_sizes[id(macro)] = size
+        return size
+
+    def too_complex(self, node: n.Node, message: str) -> QLSyntaxError:
+        return QLSyntaxError(message, code=SCRIPT_TOO_COMPLEX, line=node.line, column=node.column, source=self.source)
 
     def compile_block(self, block: n.Block, target: str | None) -> list[ast.stmt]:
         self.func.scopes.append(Scope())
@@ -382,6 +422,7 @@ class Compiler:
         return [_at(node, ast.If(test, body, orelse))]
 
     def compile_declaration(self, stmt: n.VarDecl) -> list[ast.stmt]:
+        self.needs_budget = True  # see store_name_statement
         out: list[ast.stmt] = []
         for name, init, line, column in stmt.names:
             value = self.expr(init) if init is not None else _const(None)
@@ -741,6 +782,7 @@ class Compiler:
         return _at(target, _call("_set_global", _name("_S"), _const(name), value))
 
     def store_name_statement(self, target: n.Name, value: ast.expr) -> ast.stmt:
+        self.needs_budget = True  # a stored value can be used twice: `a = [a, a]` doubles without a loop
         resolved = self.resolve(target.name)
         if resolved is None and target.name not in self.constant_values:
             self.assigned.add(target.name)
@@ -759,12 +801,18 @@ class Compiler:
         return _at(node, _call("_template", *parts))
 
     def expr_ListLit(self, node: n.ListLit) -> ast.expr:
-        return _at(node, ast.List([self.expr(item) for item in node.items], ast.Load()))
+        built = _at(node, ast.List([self.expr(item) for item in node.items], ast.Load()))
+        if all(_is_scalar_literal(item) for item in node.items):
+            return built  # its size is the script's own
+        return _at(node, _call("_new_list", built))  # charged to the run's memory budget (budget.py)
 
     def expr_MapLit(self, node: n.MapLit) -> ast.expr:
         keys: list[ast.expr | None] = [_const(key) for key, _ in node.items]
         values = [self.expr(value) for _, value in node.items]
-        return _at(node, ast.Dict(keys, values))
+        built = _at(node, ast.Dict(keys, values))
+        if all(_is_scalar_literal(value) for _, value in node.items):
+            return built
+        return _at(node, _call("_new_map", built))
 
     def expr_Unary(self, node: n.Unary) -> ast.expr:
         operand = self.expr(node.operand)
@@ -921,6 +969,7 @@ class Compiler:
         return _at(node, ast.IfExp(test, self.conditionally(node.then), self.conditionally(node.otherwise)))
 
     def expr_Assign(self, node: n.Assign) -> ast.expr:
+        self.needs_budget = True  # see store_name_statement
         target = node.target
         if node.op == "=":
             value = self.expr(node.value)
@@ -1094,7 +1143,13 @@ class Compiler:
 
 # How `_main(_ctx, _mode)` is called: as Program.run itself, from Program's slow path, or to define the functions.
 MODE_ENTRY, MODE_RUN, MODE_DEFINE = 0, 1, 2
-_RUN_OPTIONS = (("precise", False), ("avoid_null_pointer", False), ("short_circuit", True), ("timeout_ms", None))
+_RUN_OPTIONS = (
+    ("precise", False),
+    ("avoid_null_pointer", False),
+    ("short_circuit", True),
+    ("timeout_ms", None),
+    ("memory_bytes", None),
+)
 
 
 def _entry_arguments() -> ast.arguments:

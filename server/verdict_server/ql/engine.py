@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import functools
 import threading
+import time
 import types
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -21,6 +22,9 @@ from .parser import parse
 
 INTERPOLATION_MODES = ("script", "variable", "disable")
 DEFAULT_CACHE_SIZE = 4096
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024  # the compile cache is bounded by the (estimated) bytes of its programs too
+# A compiled program's memory, measured with tracemalloc: ~12 KB plus ~90 bytes per source character.
+_PROGRAM_BASE_BYTES, _PROGRAM_BYTES_PER_CHAR = 12_000, 90
 _BUILTIN_METHODS = {"filter": stdlib.m_filter, "map": stdlib.m_map}  # QLExpress 4's List.filter / List.map
 
 
@@ -34,16 +38,21 @@ class Engine:
         *,
         max_steps: int = runtime.DEFAULT_MAX_STEPS,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        max_memory_bytes: int | None = None,
         max_array_length: int = runtime.MAX_LIST_LENGTH,
     ) -> None:
+        """`cache_size` and `cache_bytes` bound the compile cache; `max_memory_bytes` caps the memory budget any run
+        of this engine's programs may ask for (None: no cap beyond what the caller asks)."""
         self.stdlib = stdlib
         self.max_steps = max_steps
+        self.max_memory_bytes = max_memory_bytes
         self.max_array_length = max_array_length  # QLOptions.maxArrLength: the largest dimension of `new T[n]`
         self._functions: dict[str, Callable[..., Any]] = dict(_stdlib_functions()) if stdlib else {}
         self._methods: dict[str, Callable[..., Any]] = dict(_BUILTIN_METHODS)
         if stdlib:
             self._methods.update(_stdlib_methods())
-        self._cache: cachetools.LRUCache[Any, Program] = cachetools.LRUCache(maxsize=cache_size)
+        self._cache: _ProgramCache = _ProgramCache(cache_size, cache_bytes)
         self._hits = 0
         self._misses = 0
         self._lock = threading.RLock()
@@ -103,7 +112,7 @@ class Engine:
         with self._lock:
             return {
                 "size": len(self._cache),
-                "maxsize": int(self._cache.maxsize),
+                "maxsize": self._cache.max_entries,
                 "hits": self._hits,
                 "misses": self._misses,
             }
@@ -111,6 +120,26 @@ class Engine:
     def clear_cache(self) -> None:
         with self._lock:
             self._cache.clear()
+
+
+class _ProgramCache(cachetools.LRUCache):
+    """An LRU cache of programs bounded both by entries and by their estimated bytes."""
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        super().__init__(maxsize=max_bytes, getsizeof=program_bytes)
+        self.max_entries = max_entries
+
+    def __setitem__(self, key: Any, value: Program) -> None:
+        if program_bytes(value) > self.maxsize:
+            return  # larger than the whole cache: compiled for this caller only
+        super().__setitem__(key, value)
+        while len(self) > self.max_entries:
+            self.popitem()
+
+
+def program_bytes(program: Program) -> int:
+    """The estimated memory of a compiled program (what the byte-bounded caches count)."""
+    return _PROGRAM_BASE_BYTES + _PROGRAM_BYTES_PER_CHAR * len(program.source)
 
 
 # Methods the compiler may turn into Python's own str methods when receiver and argument are strings: only when the
@@ -152,6 +181,7 @@ class Program:
         self._methods = dict(engine._methods)
         self._constants = constants
         self._max_steps = engine.max_steps
+        self._max_memory = engine.max_memory_bytes
         self._tree = tree if tree is not None else _parse(source, strict_newlines, interpolation)
         self._codes: dict[tuple[bool, bool], tuple[types.CodeType, CompileResult]] = {}
         self._variants: dict[tuple[bool, bool, bool], Callable[..., Any]] = {}
@@ -253,12 +283,16 @@ class Program:
         avoid_null_pointer: bool = False,
         short_circuit: bool = True,
         timeout_ms: float | None = None,
+        memory_bytes: int | None = None,
     ) -> Any:
         """Evaluate the script against `context` (never modified). Raises only QLError subclasses.
 
+        `timeout_ms` and `memory_bytes` (default budget.DEFAULT_MEMORY_BYTES) bound a run that loops, calls
+        functions or assigns values: it fails with SCRIPT_TIME_OUT or SCRIPT_OUT_OF_MEMORY (see budget.py).
+
         Every Program replaces this method with its compiled entry function, which has the same signature: a
         condition then costs one call. The entry handles the plain case itself and hands the rest to `_run`."""
-        return self._run(context, precise, avoid_null_pointer, short_circuit, timeout_ms)
+        return self._run(context, precise, avoid_null_pointer, short_circuit, timeout_ms, memory_bytes)
 
     def _run(
         self,
@@ -267,6 +301,7 @@ class Program:
         avoid_null_pointer: bool,
         short_circuit: bool,
         timeout_ms: float | None,
+        memory_bytes: int | None,
     ) -> Any:
         fn = self._variant(precise, avoid_null_pointer, short_circuit)
         if type(context) is not dict:
@@ -282,7 +317,9 @@ class Program:
             return fn(context, _mode=MODE_RUN)
         state = runtime._state
         previous = state.current
-        state.current = runtime.RunState(self._max_steps, _deadline(timeout_ms))
+        if self._max_memory is not None:
+            memory_bytes = min(memory_bytes or runtime.DEFAULT_MEMORY_BYTES, self._max_memory)
+        state.current = runtime.RunState(self._max_steps, _deadline(timeout_ms), memory_bytes)
         try:
             return fn(context, _mode=MODE_RUN)
         finally:
@@ -303,7 +340,7 @@ def _cause(exc: Exception) -> Exception | None:
 def _deadline(timeout_ms: float | None) -> float | None:
     if timeout_ms is None:
         return None
-    return runtime.time.monotonic() + timeout_ms / 1000.0
+    return time.monotonic() + timeout_ms / 1000.0
 
 
 def _copy_context(context: Mapping[str, Any]) -> dict[str, Any]:
@@ -366,6 +403,8 @@ def _namespace(precise: bool, anp: bool, methods: Mapping[str, Callable[..., Any
         "_ANP": anp,
         "_Fn": rt.QLFunction,
         "_tick": rt.tick,
+        "_new_list": rt.new_list,
+        "_new_map": rt.new_map,
         "_add": rt.add_precise if precise else rt.add,
         "_sub": rt.sub_precise if precise else rt.sub,
         "_mul": rt.mul_precise if precise else rt.mul,

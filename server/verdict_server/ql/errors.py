@@ -36,6 +36,10 @@ QL_THROW = "QL_THROW"
 BIZ_EXCEPTION = "BIZ_EXCEPTION"
 EXCEED_MAX_ARR_LENGTH = "EXCEED_MAX_ARR_LENGTH"
 SCRIPT_TIME_OUT = "SCRIPT_TIME_OUT"
+# Verdict's own, named in the same style: a run built more than its memory budget (see budget.py), and a script whose
+# compiling went over its budget (inlined macro code too large, or compiling too slow).
+SCRIPT_OUT_OF_MEMORY = "SCRIPT_OUT_OF_MEMORY"
+SCRIPT_TOO_COMPLEX = "SCRIPT_TOO_COMPLEX"
 OPERATOR_NOT_ALLOWED = "OPERATOR_NOT_ALLOWED"
 INCOMPATIBLE_TYPE_CAST = "INCOMPATIBLE_TYPE_CAST"
 CLASS_NOT_FOUND = "CLASS_NOT_FOUND"
@@ -98,6 +102,10 @@ class QLRuntimeError(QLError):
 
 class QLTimeoutError(QLRuntimeError):
     default_code = SCRIPT_TIME_OUT
+
+
+class QLMemoryError(QLRuntimeError):
+    default_code = SCRIPT_OUT_OF_MEMORY
 
 
 class QLThrow(QLRuntimeError):

@@ -534,7 +534,9 @@ class Parser:
             if tok.value in ("++", "--"):
                 return n.IncDec(tok.line, tok.column, tok.value, True, operand)
             if tok.value == "-" and isinstance(operand, n.Literal) and _is_number(operand.value):
-                return n.Literal(tok.line, tok.column, -operand.value)
+                value = operand.value
+                # copy_negate is exact: unary minus on a Decimal rounds to the context and overflows on 1E1000000
+                return n.Literal(tok.line, tok.column, value.copy_negate() if isinstance(value, Decimal) else -value)
             return n.Unary(tok.line, tok.column, tok.value, operand)
         return self.parse_cast_or_postfix()
 

@@ -9,8 +9,7 @@ Java numeric types are recovered from values where it matters (an int within 32 
 from __future__ import annotations
 
 import math
-import threading
-import time
+import reprlib
 from collections.abc import Callable, Mapping
 from decimal import (
     ROUND_HALF_UP,
@@ -24,13 +23,36 @@ from decimal import (
 from typing import Any
 
 from . import errors
-from .errors import QLError, QLRuntimeError, QLThrow, QLTimeoutError
+from .budget import (
+    CHUNK,
+    DEFAULT_MAX_STEPS,
+    DEFAULT_MEMORY_BYTES,
+    RunState,
+    _state,
+    charge,
+    charge_string,
+    charge_value,
+    new_list,
+    new_map,
+    running,
+    stored,
+    tick,
+)
+from .errors import QLError, QLMemoryError, QLRuntimeError, QLThrow, QLTimeoutError
+
+__all__ = [
+    "DEFAULT_MEMORY_BYTES",
+    "RunState",
+    "new_list",
+    "new_map",
+    "running",
+    "tick",
+]  # the budget helpers compiled scripts call
 
 MAX_STRING_LENGTH = 1_000_000
 MAX_LIST_LENGTH = 100_000
 MAX_INT_BITS = 4096
-DEFAULT_MAX_STEPS = 1_000_000
-DEADLINE_CHECK_EVERY = 256  # steps between two reads of the clock
+_MAX_INT_DIGITS = 1234  # decimal digits of a 4096-bit integer, rounded up: more is refused before converting
 
 NUMBER_TYPES = (int, float, Decimal)
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
@@ -118,7 +140,7 @@ def java_str(value: Any) -> str:
         return str.__str__(value)
     out: list[str] = []
     _append_java_str(value, out, [0])
-    return "".join(out)
+    return charge_string("".join(out))
 
 
 def _append_java_str(value: Any, out: list[str], size: list[int]) -> None:
@@ -142,6 +164,8 @@ def _append_java_str(value: Any, out: list[str], size: list[int]) -> None:
     elif isinstance(value, list):
         out.append("[")
         for position, item in enumerate(value):
+            if not position % CHUNK:
+                charge(min(len(value) - position, CHUNK))
             if position:
                 out.append(", ")
             _append_java_str(item, out, size)
@@ -151,6 +175,8 @@ def _append_java_str(value: Any, out: list[str], size: list[int]) -> None:
     elif isinstance(value, Mapping):
         out.append("{")
         for position, (key, item) in enumerate(value.items()):
+            if not position % CHUNK:
+                charge(min(len(value) - position, CHUNK))
             if position:
                 out.append(", ")
             _append_java_str(key, out, size)
@@ -167,6 +193,18 @@ def _append_java_str(value: Any, out: list[str], size: list[int]) -> None:
         text = "object"
     size[0] += len(text)
     out.append(text)
+
+
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel, _SHORT_REPR.maxlist, _SHORT_REPR.maxdict = 3, 8, 8
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = _SHORT_REPR.maxlong = 60
+
+
+def describe(value: Any, limit: int = 80) -> str:
+    """A short repr of a QL value for an error message: a few levels and elements only, so that describing a value
+    that shares its parts (`a = [a, a]`) costs nothing like printing it."""
+    text = _SHORT_REPR.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def java_double(value: float) -> str:
@@ -194,7 +232,7 @@ def concat(left: Any, right: Any) -> str:
     text = java_str(left) + java_str(right)
     if len(text) > MAX_STRING_LENGTH:
         raise fail(errors.EXECUTE_OPERATOR_EXCEPTION, f"string longer than {MAX_STRING_LENGTH} characters")
-    return text
+    return charge_string(text)
 
 
 def template(*parts: Any) -> str:
@@ -202,7 +240,7 @@ def template(*parts: Any) -> str:
     text = "".join(java_str(part) for part in parts)
     if len(text) > MAX_STRING_LENGTH:
         raise fail(errors.EXECUTE_OPERATOR_EXCEPTION, f"string longer than {MAX_STRING_LENGTH} characters")
-    return text
+    return charge_string(text)
 
 
 # -- numbers ------------------------------------------------------------------------------------------------------
@@ -589,22 +627,41 @@ def double_compare(a: float, b: float) -> int:
 
 
 def java_equals(left: Any, right: Any) -> bool:
-    """List and map equality is Java's equals: elements of the same class and value (so [1] != [1.0])."""
+    """List and map equality is Java's equals: elements of the same class and value (so [1] != [1.0]). Every
+    container visited is charged to the run's budget, so values that share parts (`a = [a, a]`) are compared part
+    by part and the budget stops a comparison that would not end."""
+    if left is right:
+        return True  # as Java's AbstractList/AbstractMap.equals: an object equals itself
     if isinstance(left, list):
-        return (
-            isinstance(right, list)
-            and len(left) == len(right)
-            and all(java_equals(a, b) for a, b in zip(left, right, strict=True))
-        )
+        if not isinstance(right, list) or len(left) != len(right):
+            return False
+        charge(len(left))
+        return all(java_equals(a, b) for a, b in zip(left, right, strict=True))
     if isinstance(left, Mapping):
-        return (
-            isinstance(right, Mapping)
-            and left.keys() == right.keys()
-            and all(java_equals(left[key], right[key]) for key in left)
-        )
+        if not isinstance(right, Mapping) or left.keys() != right.keys():
+            return False
+        charge(len(left))
+        return all(java_equals(left[key], right[key]) for key in left)
     if is_number(left) and is_number(right):
         return type_name(left) == type_name(right) and eq(left, right)
     return type(left) is type(right) and left == right
+
+
+def index_of_equal(items: list[Any], value: Any) -> int:
+    """The first position holding a value QL-equal to `value`, or -1; charged chunk by chunk."""
+    if type(value) is str:  # no other kind of value is QL-equal to a string: Python's own scan gives the same answer
+        charge(len(items))
+        try:
+            return items.index(value)
+        except ValueError:
+            return -1
+    for start in range(0, len(items), CHUNK):
+        chunk = items[start : start + CHUNK]
+        charge(len(chunk))
+        for offset, item in enumerate(chunk):
+            if eq(item, value):
+                return start + offset
+    return -1
 
 
 def ne(left: Any, right: Any) -> bool:
@@ -666,8 +723,9 @@ def in_(left: Any, right: Any) -> bool:
     if right is None or left is None:
         return left is None and right is None
     if isinstance(right, list | tuple):
-        return any(eq(left, item) for item in right)
+        return index_of_equal(list(right) if type(right) is tuple else right, left) >= 0
     if type(right) is str:
+        charge(len(right))
         return java_str(left) in right
     raise _bad_operands("in", left, right)
 
@@ -804,8 +862,11 @@ def _narrow(value: Any, bits: int) -> int:
     if isinstance(value, float) and math.isinf(value):
         limit_bits = max(bits, 32)
         return (1 << (limit_bits - 1)) - 1 if value > 0 else -(1 << (limit_bits - 1))
-    truncated = int(value)
     limit_bits = max(bits, 32)
+    if type(value) is Decimal and value.adjusted() > 2 * limit_bits:  # saturates anyway: never convert the digits
+        truncated = 1 << limit_bits if value > 0 else -(1 << limit_bits)
+    else:
+        truncated = int(value)
     truncated = max(-(1 << (limit_bits - 1)), min((1 << (limit_bits - 1)) - 1, truncated))
     return _wrap(truncated, bits) if bits < 32 else truncated
 
@@ -837,7 +898,7 @@ def convert(type_name_: str, value: Any, code: str) -> Any:
             return to_decimal(value)
     elif base == "BigInteger":
         if is_number(value):
-            return int(value)
+            return _big_integer(value)
     elif base == "Number":
         if is_number(value):
             return value
@@ -850,6 +911,16 @@ def convert(type_name_: str, value: Any, code: str) -> Any:
     else:
         return value
     raise fail(code, f"cannot convert {type_name(value)} to {type_name_}")
+
+
+def _big_integer(value: int | float | Decimal) -> int:
+    """(BigInteger) x: refused, before any conversion, when x has more digits than a MAX_INT_BITS integer."""
+    if type(value) is Decimal and value.is_finite() and value.adjusted() >= _MAX_INT_DIGITS:
+        raise fail(errors.INVALID_ARITHMETIC, f"integer value larger than {MAX_INT_BITS} bits")
+    try:
+        return _checked_int(int(value))
+    except (OverflowError, ValueError):  # infinity or NaN
+        raise fail(errors.INVALID_ARITHMETIC, f"{java_str(value)} has no integer value") from None
 
 
 def cast(type_name_: str, value: Any) -> Any:
@@ -992,16 +1063,23 @@ def spread_field(obj: Any, name: str, anp: bool) -> list[Any] | None:
     if not isinstance(obj, list):
         raise fail(errors.NONTRAVERSABLE_OBJECT, f"cannot spread over {type_name(obj)}")
     out: list[Any] = []
+    _spread_into(out, obj, name, anp)
+    return charge_value(out)
+
+
+def _spread_into(out: list[Any], obj: list[Any], name: str, anp: bool) -> None:
+    charge(len(obj))
+    if len(out) + len(obj) > MAX_LIST_LENGTH:
+        raise fail(errors.EXCEED_MAX_ARR_LENGTH, f"'*.' result longer than {MAX_LIST_LENGTH} elements")
     for item in obj:
         if item is None:
             if not anp:
                 raise fail(errors.NULL_FIELD_ACCESS, f"cannot read field '{name}' of null")
             out.append(None)
         elif isinstance(item, list) and name != "length":
-            out.extend(spread_field(item, name, anp))
+            _spread_into(out, item, name, anp)
         else:
             out.append(field(item, name))
-    return out
 
 
 def _list_position(items: list[Any], index: Any) -> int:
@@ -1044,7 +1122,7 @@ def slice_(obj: Any, start: Any, stop: Any) -> Any:
     first, last = _slice_bound(start), _slice_bound(stop)
     if not isinstance(obj, list):
         raise fail(errors.NONINDEXABLE_OBJECT, f"{type_name(obj)} cannot be sliced")
-    return obj[first:last]
+    return charge_value(obj[first:last])
 
 
 def slice_or_null(obj: Any, start: Any, stop: Any) -> Any:
@@ -1061,6 +1139,7 @@ def _slice_bound(value: Any) -> int | None:
 
 def set_field(obj: Any, name: str, value: Any) -> Any:
     if isinstance(obj, dict):
+        stored(obj, name, value)
         obj[name] = value
         return value
     if obj is None:
@@ -1072,10 +1151,13 @@ def set_index(obj: Any, key: Any, value: Any) -> Any:
     if type(obj) is Array:
         value = convert(obj.element_type, value, errors.INCOMPATIBLE_ASSIGNMENT_TYPE)
     if isinstance(obj, list):
-        obj[_list_position(obj, key)] = value
+        position = _list_position(obj, key)
+        stored(obj, position, value)
+        obj[position] = value
         return value
     if isinstance(obj, dict):
         try:
+            stored(obj, key, value)
             obj[key] = value
         except TypeError:
             raise fail(errors.INVALID_ARGUMENT, f"a {type_name(key)} cannot be a map key") from None
@@ -1089,6 +1171,7 @@ def iterate(value: Any) -> Any:
     """for (x : value): QLExpress iterates Iterables and arrays, so lists only (a map is not Iterable in Java).
     The loop runs over a copy, so the body may change the list."""
     if isinstance(value, list):
+        charge(len(value))
         return list(value)
     raise fail(errors.FOR_EACH_ITERABLE_REQUIRED, f"cannot iterate over {type_name(value)}")
 
@@ -1165,7 +1248,8 @@ def make_spread_method_caller(call_method: Callable[..., Any], anp: bool) -> Cal
             return None
         if not isinstance(receiver, list):
             raise fail(errors.NONTRAVERSABLE_OBJECT, f"cannot spread over {type_name(receiver)}")
-        return [call_method(item, name, *args) for item in receiver]
+        charge(len(receiver))
+        return charge_value([call_method(item, name, *args) for item in receiver])
 
     return spread_method
 
@@ -1179,7 +1263,7 @@ def throw(value: Any) -> None:
 
 def catchable(exc: BaseException) -> bool:
     """Budget and depth failures end the run; a script's try/catch must not swallow them."""
-    return not isinstance(exc, QLTimeoutError | RecursionError | MemoryError)
+    return not isinstance(exc, QLTimeoutError | QLMemoryError | RecursionError | MemoryError)
 
 
 # The Java exception a QLExpress error carries as its cause, so that `catch (NullPointerException e)` and
@@ -1227,58 +1311,7 @@ def catch_matches(exc: BaseException, types: tuple[str, ...]) -> bool:
     return any(instance_of(exc.value, t) or t.rsplit(".", 1)[-1] in ("Object", "Throwable") for t in types)
 
 
-# -- budgets ------------------------------------------------------------------------------------------------------
-
-
-class RunState:
-    __slots__ = ("steps", "deadline", "max_steps")
-
-    def __init__(self, max_steps: int, deadline: float | None) -> None:
-        self.steps = max_steps
-        self.max_steps = max_steps
-        self.deadline = deadline
-
-    def check(self) -> None:
-        if self.steps <= 0:
-            raise QLTimeoutError(f"script exceeded its budget of {self.max_steps} steps")
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            raise QLTimeoutError("script timed out")
-
-
-class _State(threading.local):
-    current: RunState | None = None
-
-
-_state = _State()
-
-
-def tick() -> None:
-    """One step of a loop iteration or a function call: count it, and look at the clock now and then."""
-    state = _state.current
-    state.steps -= 1  # type: ignore[union-attr]
-    if not state.steps % DEADLINE_CHECK_EVERY:  # type: ignore[union-attr]
-        state.check()  # type: ignore[union-attr]
-
-
-class running:  # noqa: N801 - used as a context manager like contextlib helpers
-    """Install a budget for this thread while a script runs; nested runs share the outer budget."""
-
-    __slots__ = ("state", "previous")
-
-    def __init__(self, max_steps: int, timeout_ms: float | None) -> None:
-        deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000.0
-        self.state = RunState(max_steps, deadline)
-        self.previous: RunState | None = None
-
-    def __enter__(self) -> RunState:
-        self.previous = _state.current
-        if self.previous is None:
-            _state.current = self.state
-            return self.state
-        return self.previous
-
-    def __exit__(self, *exc: Any) -> None:
-        _state.current = self.previous
+# -- budgets (see budget.py) -------------------------------------------------------------------------------
 
 
 def as_ql_error(exc: BaseException) -> QLError:
@@ -1291,7 +1324,7 @@ def as_ql_error(exc: BaseException) -> QLError:
     if isinstance(exc, OverflowError):  # inline double arithmetic with an int too large for a double
         return double_overflow()
     if isinstance(exc, MemoryError):
-        return fail(errors.EXECUTE_OPERATOR_EXCEPTION, "out of memory")
+        return QLMemoryError("out of memory")
     return fail(errors.BIZ_EXCEPTION, f"{type(exc).__name__}: {exc}")  # a host function failed
 
 

@@ -29,8 +29,9 @@ from decimal import Decimal
 from typing import Any
 
 from . import errors
+from .budget import charge, charge_string, charge_value
 from .errors import QLRuntimeError
-from .runtime import MAX_LIST_LENGTH, MAX_STRING_LENGTH, QLFunction, catchable, eq, type_name
+from .runtime import MAX_LIST_LENGTH, MAX_STRING_LENGTH, QLFunction, catchable, index_of_equal, type_name
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Argument checking: every failure names the function (or method) and the argument.
@@ -84,7 +85,7 @@ def _need_callable(name: str, position: str, value: Any) -> Callable[..., Any]:
 def _checked_string(name: str, value: str) -> str:
     if len(value) > MAX_STRING_LENGTH:
         raise _invalid(name, f"result longer than {MAX_STRING_LENGTH} characters")
-    return value
+    return charge_string(value)
 
 
 def _check_list_length(name: str, length: int) -> None:
@@ -100,6 +101,7 @@ def _extremum(name: str, args: tuple[Any, ...], pick_left: Callable[[Any, Any], 
     values = args[0] if len(args) == 1 and isinstance(args[0], list) else args
     if not values:
         raise _invalid(name, "needs at least one value")
+    charge(len(values))
     if all(_is_number(v) for v in values):
         if any(isinstance(v, float) and math.isnan(v) for v in values):
             raise _invalid(name, "cannot order NaN")
@@ -540,6 +542,7 @@ def _bounded_regex(name: str, pattern: str, subject: str, searching: bool) -> re
                 f"regex {pattern[:60]!r} is too expensive for a {len(subject)}-character string "
                 "(too many variable quantifiers for this length; simplify the pattern)",
             )
+    charge(steps)  # the matcher's worst case, so that the run's clock is read after expensive matches
     return compiled
 
 
@@ -608,7 +611,7 @@ def m_trim(receiver: Any, *args: Any) -> str:
     """s.trim(): without leading and trailing characters <= U+0020 (Java's definition)."""
     text = _string_only("trim", receiver)
     _check_arity("trim", args, 0, 0)
-    return text.strip(_JAVA_TRIM)
+    return charge_string(text.strip(_JAVA_TRIM))
 
 
 def m_substring(receiver: Any, *args: Any) -> str:
@@ -619,7 +622,7 @@ def m_substring(receiver: Any, *args: Any) -> str:
     end = _need_int("substring", "argument 2 (end)", args[1]) if len(args) == 2 else len(text)
     if not 0 <= begin <= end <= len(text):
         raise QLRuntimeError(f"substring: begin {begin}, end {end}, length {len(text)}", code=errors.INDEX_OUT_BOUND)
-    return text[begin:end]
+    return charge_string(text[begin:end])
 
 
 def m_matches(receiver: Any, *args: Any) -> bool:
@@ -628,6 +631,7 @@ def m_matches(receiver: Any, *args: Any) -> bool:
     _check_arity("matches", args, 1, 1)
     pattern = _need_str("matches", "argument 1 (regex)", args[0])
     compiled = _bounded_regex("matches", pattern, text, searching=False)
+    charge(len(text))
     if compiled is None:
         return text == _literal_text(pattern)
     return compiled.fullmatch(text) is not None
@@ -640,6 +644,7 @@ def m_split(receiver: Any, *args: Any) -> list[str]:
     pattern = _need_str("split", "argument 1 (regex)", args[0])
     limit = _need_int("split", "argument 2 (limit)", args[1]) if len(args) == 2 else 0
     compiled = _bounded_regex("split", pattern, text, searching=True)
+    charge(len(text))
     if compiled is None:
         spans = _literal_spans(text, _literal_text(pattern))
     else:
@@ -674,24 +679,25 @@ def _java_split(text: str, matches: Any, limit: int) -> list[str]:
         index = end
         _check_list_length("split", len(parts))
     if index == 0:
-        return [text]
+        return charge_value([text])
     parts.append(text[index:])
     if limit == 0:
         while parts and parts[-1] == "":
             parts.pop()
     _check_list_length("split", len(parts))
-    return parts
+    return charge_value(parts)
 
 
 def m_index_of(receiver: Any, *args: Any) -> int:
     """s.indexOf(sub[, from]) on strings, l.indexOf(x) on lists; -1 when absent."""
     if isinstance(receiver, list):
         _check_arity("indexOf", args, 1, 1)
-        return next((i for i, item in enumerate(receiver) if eq(item, args[0])), -1)
+        return index_of_equal(receiver, args[0])
     text = _string_only("indexOf", receiver)
     _check_arity("indexOf", args, 1, 2)
     sub = _need_str("indexOf", "argument 1", args[0])
     start = _need_int("indexOf", "argument 2 (from)", args[1]) if len(args) == 2 else 0
+    charge(len(text))
     return text.find(sub, max(start, 0))
 
 
@@ -699,10 +705,12 @@ def m_contains(receiver: Any, *args: Any) -> bool:
     """s.contains(sub) on strings; l.contains(x) on lists (QL == equality)."""
     if isinstance(receiver, list):
         _check_arity("contains", args, 1, 1)
-        return any(eq(item, args[0]) for item in receiver)
+        return index_of_equal(receiver, args[0]) >= 0
     text = _string_only("contains", receiver)
     _check_arity("contains", args, 1, 1)
-    return _need_str("contains", "argument 1", args[0]) in text
+    sub = _need_str("contains", "argument 1", args[0])
+    charge(len(text))
+    return sub in text
 
 
 def m_is_empty(receiver: Any, *args: Any) -> bool:
@@ -739,7 +747,7 @@ def m_keys(receiver: Any, *args: Any) -> list[Any]:
     mapping = _map_only("keys", receiver)
     _check_arity("keys", args, 0, 0)
     _check_list_length("keys", len(mapping))
-    return list(mapping)
+    return charge_value(list(mapping))
 
 
 def m_values(receiver: Any, *args: Any) -> list[Any]:
@@ -747,7 +755,7 @@ def m_values(receiver: Any, *args: Any) -> list[Any]:
     mapping = _map_only("values", receiver)
     _check_arity("values", args, 0, 0)
     _check_list_length("values", len(mapping))
-    return list(mapping.values())
+    return charge_value(list(mapping.values()))
 
 
 def m_get(receiver: Any, *args: Any) -> Any:
@@ -791,6 +799,7 @@ def _invoke_failed(name: str, reason: str) -> QLRuntimeError:
 def m_filter(receiver: Any, *args: Any) -> list[Any]:
     """l.filter(x -> cond): a new list of the elements for which the lambda returns true."""
     items, predicate = _lambda_method("filter", receiver, args)
+    charge(len(items))
     kept = []
     for item in items:
         try:
@@ -803,14 +812,15 @@ def m_filter(receiver: Any, *args: Any) -> list[Any]:
             raise _invoke_failed("filter", f"the lambda must return a Boolean, got {_type_name(keep)}")
         if keep:
             kept.append(item)
-    return kept
+    return charge_value(kept)
 
 
 def m_map(receiver: Any, *args: Any) -> list[Any]:
     """l.map(x -> value): a new list of the lambda's results."""
     items, function = _lambda_method("map", receiver, args)
+    charge(len(items))
     try:
-        return [function(item) for item in items]
+        return charge_value([function(item) for item in items])
     except QLRuntimeError as exc:
         if not catchable(exc):
             raise
@@ -823,13 +833,14 @@ def m_join(receiver: Any, *args: Any) -> str:
     _check_arity("join", args, 1, 1)
     separator = _need_str("join", "argument 1 (separator)", args[0])
     total = len(separator) * max(len(items) - 1, 0)
+    charge(len(items))
     for position, item in enumerate(items):
         if not isinstance(item, str):
             raise _invalid("join", f"element {position} must be a string, got {_type_name(item)}")
         total += len(item)
         if total > MAX_STRING_LENGTH:
             raise _invalid("join", f"result longer than {MAX_STRING_LENGTH} characters")
-    return separator.join(items)
+    return charge_string(separator.join(items))
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {

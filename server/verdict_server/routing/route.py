@@ -17,12 +17,14 @@ the next one sees.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..document import type_name
 from ..ql.errors import QLError
+from ..ql.runtime import describe
 from .body import BodyError
 from .table import MODE_FIRST, CompiledRouteTable, CompiledSystem, Condition
 from .topics import TopicTrie
@@ -33,6 +35,9 @@ CONDITION_FALSE = "CONDITION_FALSE"
 GRAY_EXCLUDED = "GRAY_EXCLUDED"
 ERROR = "ERROR"
 NOT_FIRST = "NOT_FIRST"
+# Every condition of one Route call shares this budget (each also has its table's timeout_ms): past it, the conditions
+# not yet run are skipped as ERROR, so that many tables of slow conditions cannot hold a server thread for long.
+MAX_ROUTE_MS = 1_000
 
 
 def _no_body() -> Any:
@@ -136,8 +141,11 @@ def _condition_refusal(table: CompiledRouteTable, condition: Condition, reading:
         context = reading.context(condition.reads_body)
     except BodyError as err:
         return ERROR, f"the condition reads body, which cannot be read: {err}"
+    remaining_ms = reading.remaining_ms()
+    if remaining_ms <= 0:
+        return ERROR, f"not evaluated: the route's budget of {MAX_ROUTE_MS} ms ran out"
     try:
-        result = condition.program.run(context, timeout_ms=table.timeout_ms)
+        result = condition.program.run(context, timeout_ms=min(table.timeout_ms, remaining_ms))
     except QLError as err:  # the engine turns every failure of a run into a QLError
         return ERROR, f"condition failed{_where(table, condition, err)}: {err.code}: {err.reason}"
     if result is True:
@@ -146,7 +154,7 @@ def _condition_refusal(table: CompiledRouteTable, condition: Condition, reading:
         return CONDITION_FALSE, "the condition is false"
     if result is None:
         return CONDITION_FALSE, "the condition is null (counts as false)"
-    return ERROR, f"the condition must give a boolean, got {type_name(result)} {result!r:.80}"
+    return ERROR, f"the condition must give a boolean, got {type_name(result)} {describe(result)}"
 
 
 def _where(table: CompiledRouteTable, condition: Condition, err: QLError) -> str:
@@ -161,10 +169,14 @@ class _Reading:
 
     def __init__(self, message: Message) -> None:
         self.message = message
+        self._end = time.monotonic() + MAX_ROUTE_MS / 1000
         self._context: dict[str, Any] | None = None
         self._body_loaded = False
         self._loaded_body: Any = None
         self._body_error: BodyError | None = None
+
+    def remaining_ms(self) -> float:
+        return (self._end - time.monotonic()) * 1000
 
     def context(self, with_body: bool) -> dict[str, Any]:
         if self._context is None:

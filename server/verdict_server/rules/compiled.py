@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ql import Program, QLError
+from ..ql.budget import DEFAULT_MEMORY_BYTES
+from ..ql.runtime import describe
 from .model import (
     COLLECT,
     CONDITION_BOOL_REQUIRED,
@@ -33,6 +35,10 @@ from .values import NotPlain, plain
 NO_CONDITION = True  # what the trace shows as the condition of a rule without `when`
 
 
+class BatchStopped(Exception):
+    """An EvaluateBatch stopped before its end: its deadline passed or its caller went away."""
+
+
 class _Failed(Exception):
     """Internal: stops an evaluation and carries its EvalFailure to evaluate()."""
 
@@ -41,13 +47,17 @@ class _Failed(Exception):
 
 
 class _Deadline:
-    """The timeout budget of one evaluation, shared by every QL program it runs."""
+    """The timeout budget of one evaluation, shared by every QL program it runs, and each run's memory budget.
+    A caller's own deadline (`until`, a time.monotonic() value) ends it earlier when it comes first."""
 
-    __slots__ = ("_end", "_timeout_ms")
+    __slots__ = ("_end", "_timeout_ms", "memory_bytes")
 
-    def __init__(self, timeout_ms: int) -> None:
+    def __init__(self, timeout_ms: int, memory_bytes: int, until: float | None = None) -> None:
         self._timeout_ms = timeout_ms
         self._end = time.monotonic() + timeout_ms / 1000
+        if until is not None and until < self._end:
+            self._end = until
+        self.memory_bytes = memory_bytes
 
     def remaining_ms(self, rule_id: str) -> float:
         remaining = (self._end - time.monotonic()) * 1000
@@ -63,7 +73,7 @@ class _Deadline:
 def _run(program: Program, facts: dict[str, Any], deadline: _Deadline, rule_id: str) -> Any:
     """Runs one QL program within what is left of the evaluation's budget; any QL error becomes a _Failed."""
     try:
-        return program.run(facts, timeout_ms=deadline.remaining_ms(rule_id))
+        return program.run(facts, timeout_ms=deadline.remaining_ms(rule_id), memory_bytes=deadline.memory_bytes)
     except QLError as err:
         raise _Failed(EvalFailure(err.code, err.reason, rule_id, err.line or 0, err.column or 0)) from None
 
@@ -115,6 +125,7 @@ class CompiledRuleSet:
         default: Callable[[], Any],
         on_error: str,
         timeout_ms: int,
+        memory_bytes: int = DEFAULT_MEMORY_BYTES,
         rules: tuple[CompiledRule, ...],
         free_variables: frozenset[str],
     ) -> None:
@@ -124,6 +135,7 @@ class CompiledRuleSet:
         self.hit_policy = hit_policy
         self.on_error = on_error
         self.timeout_ms = timeout_ms
+        self.memory_bytes = memory_bytes
         self.rules = rules  # every rule, in document order (disabled ones too, for the trace)
         self.free_variables = free_variables
         self._default = default
@@ -132,9 +144,10 @@ class CompiledRuleSet:
     def __repr__(self) -> str:
         return f"CompiledRuleSet({self.name!r}, version={self.version}, hit_policy={self.hit_policy!r})"
 
-    def evaluate(self, facts: dict[str, Any], explain: bool = False) -> Decision:
-        """The decision for one facts map. Raises RuleSetFailure only when the rule set says `on_error: fail`."""
-        deadline = _Deadline(self.timeout_ms)
+    def evaluate(self, facts: dict[str, Any], explain: bool = False, until: float | None = None) -> Decision:
+        """The decision for one facts map. Raises RuleSetFailure only when the rule set says `on_error: fail`.
+        `until` (a time.monotonic() value) is the caller's deadline, when it comes before timeout_ms runs out."""
+        deadline = _Deadline(self.timeout_ms, self.memory_bytes, until)
         matched: list[CompiledRule] = []
         conditions: dict[str, Any] = {}  # rule id -> the value of its `when`, kept for the trace
         try:
@@ -143,11 +156,25 @@ class CompiledRuleSet:
         except _Failed as failed:
             return self._failed(failed.failure, matched, conditions, explain)
         trace = self._trace(matched, conditions, None) if explain else ()
-        return Decision(result, tuple([rule.id for rule in matched if rule.id]), trace=trace)
+        return Decision(result, tuple([rule.id for rule in matched if rule.id]), trace=trace, defaulted=not matched)
 
-    def evaluate_many(self, facts_list: list[dict[str, Any]], explain: bool = False) -> list[Decision]:
-        """One decision per facts map, each with its own timeout budget."""
-        return [self.evaluate(facts, explain) for facts in facts_list]
+    def evaluate_many(
+        self,
+        facts_list: list[dict[str, Any]],
+        explain: bool = False,
+        until: float | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> list[Decision]:
+        """One decision per facts map, each with its own timeout budget, all of them within the batch's deadline
+        `until` (a time.monotonic() value): past it, or once `cancelled()` says so, BatchStopped is raised."""
+        decisions = []
+        for facts in facts_list:
+            if until is not None and time.monotonic() >= until:
+                raise BatchStopped(f"the batch deadline passed after {len(decisions)} of {len(facts_list)} decisions")
+            if cancelled is not None and cancelled():
+                raise BatchStopped(f"the call was cancelled after {len(decisions)} of {len(facts_list)} decisions")
+            decisions.append(self.evaluate(facts, explain, until))
+        return decisions
 
     # Selecting and producing --------------------------------------------------------------------------------------
 
@@ -185,7 +212,7 @@ class CompiledRuleSet:
         if self.on_error == ON_ERROR_FAIL:
             raise RuleSetFailure(failure)
         trace = self._trace(matched, conditions, failure) if explain else ()
-        return Decision(self._default(), degraded=True, error=failure, trace=trace)
+        return Decision(self._default(), degraded=True, error=failure, trace=trace, defaulted=True)
 
     # Explaining ---------------------------------------------------------------------------------------------------
 
@@ -226,6 +253,5 @@ def _evaluation_order(rules: tuple[CompiledRule, ...], hit_policy: str) -> tuple
     return tuple(enabled)
 
 
-def _shown(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _shown(value: Any) -> str:
+    return describe(value, 60)

@@ -81,6 +81,7 @@ def compile_rule_set(doc: SourceDocument, engine: Engine, version: int) -> Compi
         default=literal_result(spec.default),
         on_error=spec.on_error,
         timeout_ms=spec.timeout_ms,
+        memory_bytes=spec.memory_mb * 1024 * 1024,
         rules=rules,
         free_variables=frozenset(ql.free_variables - spec.constants.keys()),
     )

@@ -16,6 +16,8 @@ from .model import FIRST, HIT_POLICIES, ON_ERROR_DEFAULT, ON_ERROR_MODES
 DEFAULT_TIMEOUT_MS = 50
 MAX_TIMEOUT_MS = 1_000  # one evaluation may hold a server thread at most this long (as for route tables)
 MAX_RULES = 1_000
+DEFAULT_MEMORY_MB = 64  # the memory budget of each QL run of the rule set (ql/budget.py)
+MAX_MEMORY_MB = 1_024  # what a document may ask for; the server's --max-run-memory-mb may cap it lower
 
 TOP_LEVEL_FIELDS = (
     "kind",
@@ -25,6 +27,7 @@ TOP_LEVEL_FIELDS = (
     "default",
     "on_error",
     "timeout_ms",
+    "memory_mb",
     "constants",
     "functions",
     "rules",
@@ -56,6 +59,7 @@ class RuleSetSpec:
     default: Any
     on_error: str
     timeout_ms: int
+    memory_mb: int
     constants: dict[str, Any]
     functions: str | None
     rules: tuple[RuleSpec, ...]
@@ -85,6 +89,7 @@ def read_rule_set(doc: SourceDocument, problems: ProblemCollector) -> RuleSetSpe
         default=data.get("default"),
         on_error=_choice(data, problems, "on_error", ON_ERROR_MODES, ON_ERROR_DEFAULT),
         timeout_ms=_timeout(data, problems),
+        memory_mb=_memory(data, problems),
         constants=_constants(data, problems),
         functions=_ql_source(data, "", "functions", problems),
         rules=rules,
@@ -105,6 +110,14 @@ def _timeout(data: dict[str, Any], problems: ProblemCollector) -> int:
     if not 1 <= value <= MAX_TIMEOUT_MS:
         problems.add("timeout_ms", f"'timeout_ms' must be between 1 and {MAX_TIMEOUT_MS}, got {value}")
         return DEFAULT_TIMEOUT_MS
+    return value
+
+
+def _memory(data: dict[str, Any], problems: ProblemCollector) -> int:
+    value = _integer(data, "", "memory_mb", problems, DEFAULT_MEMORY_MB)
+    if not 1 <= value <= MAX_MEMORY_MB:
+        problems.add("memory_mb", f"'memory_mb' must be between 1 and {MAX_MEMORY_MB}, got {value}")
+        return DEFAULT_MEMORY_MB
     return value
 
 

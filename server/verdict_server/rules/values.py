@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 MAX_RESULT_DEPTH = 64  # a QL result nested deeper than this is refused (it may even be a list that holds itself)
+MAX_RESULT_VALUES = 100_000  # ... and one with more values (a value that shares its parts counts them each time)
 
 _SCALAR_TYPES = (type(None), bool, int, float, Decimal, str)
 
@@ -40,14 +41,24 @@ def deep_copy(value: Any) -> Any:
     return value
 
 
-def plain(value: Any, depth: int = 0) -> Any:
+def plain(value: Any) -> Any:
     """A QL value as a fresh plain value (None/bool/int/float/Decimal/str/list/dict with str keys).
 
     Containers are always rebuilt: a QL result may be a constant's list, shared by every evaluation.
-    Raises NotPlain for anything else (a lambda, a non-string key, nesting deeper than MAX_RESULT_DEPTH).
+    Raises NotPlain for anything else (a lambda, a non-string key, nesting deeper than MAX_RESULT_DEPTH, more than
+    MAX_RESULT_VALUES values).
     """
     if type(value) in _SCALAR_TYPES:
         return value
+    return _plain(value, 0, [MAX_RESULT_VALUES])
+
+
+def _plain(value: Any, depth: int, left: list[int]) -> Any:
+    if type(value) in _SCALAR_TYPES:
+        return value
+    left[0] -= len(value) if isinstance(value, dict | list | tuple) else 1
+    if left[0] < 0:
+        raise NotPlain(f"result holds more than {MAX_RESULT_VALUES} values")
     if depth >= MAX_RESULT_DEPTH:
         raise NotPlain(f"result nests deeper than {MAX_RESULT_DEPTH} levels")
     if isinstance(value, dict):
@@ -55,10 +66,10 @@ def plain(value: Any, depth: int = 0) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise NotPlain(f"result map key {key!r} is not a string")
-            result[str(key)] = plain(item, depth + 1)
+            result[str(key)] = _plain(item, depth + 1, left)
         return result
     if isinstance(value, list | tuple):
-        return [plain(item, depth + 1) for item in value]
+        return [_plain(item, depth + 1, left) for item in value]
     for scalar in (bool, int, float, Decimal, str):  # subclasses (e.g. a QL number type) become the plain type
         if isinstance(value, scalar):
             return scalar(value)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import grpc
 
+from . import errors
+
 log = logging.getLogger(__name__)
 
 TOKEN_FILE_NAME = "admin.token"
@@ -40,6 +42,9 @@ def _create_token_file(path: Path) -> None:
 
 def _read_token(path: Path) -> str:
     try:
+        if path.stat().st_mode & 0o002:
+            # Anyone on the machine could replace the token, and with it hold every admin right.
+            raise SystemExit(f"the admin token file {path} is writable by other users: chmod o-w it (600 is best)")
         token = path.read_text(encoding="utf-8").strip()
     except OSError as err:
         raise SystemExit(f"cannot read the admin token file {path}: {err.strerror}") from None
@@ -57,9 +62,16 @@ class TokenCheck:
     def require(self, context: grpc.ServicerContext) -> None:
         presented = _bearer(context.invocation_metadata())
         if presented is None:
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, "admin calls need 'authorization: Bearer <token>' metadata")
+            errors.abort(
+                context,
+                grpc.StatusCode.UNAUTHENTICATED,
+                errors.TOKEN_MISSING,
+                "admin calls need 'authorization: Bearer <token>' metadata",
+            )
         if not hmac.compare_digest(presented.encode("utf-8"), self._expected):
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, "the admin token is not valid")
+            errors.abort(
+                context, grpc.StatusCode.PERMISSION_DENIED, errors.TOKEN_INVALID, "the admin token is not valid"
+            )
 
 
 def _bearer(metadata) -> str | None:

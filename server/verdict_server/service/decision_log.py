@@ -36,9 +36,10 @@ class DecisionLog:
             secrets = masked_values(entry["facts"], self._masked)
             entry["facts"] = mask(entry["facts"], self._masked)
         line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=_json_default)
-        # A rule may copy a masked fact into its result ('pharmacist ' + pin): scrub it wherever it shows.
+        # A rule may copy a masked fact into its result ('pharmacist ' + pin), and an error message may quote it cut
+        # short (its first or last characters): scrub it, and such pieces of it, wherever they show.
         for secret in sorted(secrets, key=len, reverse=True):
-            line = line.replace(secret, MASK)
+            line = scrub(line, secret)
         with self._lock:
             self._stream.write(line + "\n")
             self._stream.flush()
@@ -56,6 +57,35 @@ def mask(facts: dict[str, Any], masked: frozenset[str]) -> dict[str, Any]:
 
 
 MIN_SCRUBBED_LENGTH = 4  # shorter masked values (a digit, "yes") are masked as facts but not hunted in results
+PIECE_LENGTH = 12  # a run of at least this many of a masked value's first (or last) characters is scrubbed too
+
+
+def scrub(line: str, secret: str) -> str:
+    """`line` with every occurrence of `secret` masked, and of any piece of it that starts as it starts or ends as it
+    ends and is at least PIECE_LENGTH long (what an error message that shortens a value leaves of it)."""
+    line = line.replace(secret, MASK)
+    if len(secret) <= PIECE_LENGTH:
+        return line
+    return _scrub_suffixes(_scrub_prefixes(line, secret), secret)
+
+
+def _scrub_prefixes(line: str, secret: str) -> str:
+    head = secret[:PIECE_LENGTH]
+    out, position = [], 0
+    found = line.find(head)
+    while found >= 0:
+        end = found + PIECE_LENGTH
+        while end < len(line) and end - found < len(secret) and line[end] == secret[end - found]:
+            end += 1
+        out += [line[position:found], MASK]
+        position = end
+        found = line.find(head, end)
+    return "".join(out) + line[position:]
+
+
+def _scrub_suffixes(line: str, secret: str) -> str:
+    reversed_line = _scrub_prefixes(line[::-1], secret[::-1])
+    return reversed_line[::-1]  # MASK reads the same both ways
 
 
 def masked_values(facts: dict[str, Any], masked: frozenset[str]) -> set[str]:
@@ -83,11 +113,18 @@ def _mask_level(level: dict[str, Any], masked: frozenset[str], prefix: str) -> d
         path = prefix + key
         if key in masked or path in masked:
             result[key] = MASK
-        elif isinstance(value, dict):
-            result[key] = _mask_level(value, masked, path + ".")
         else:
-            result[key] = value
+            result[key] = _mask_value(value, masked, path)
     return result
+
+
+def _mask_value(value: Any, masked: frozenset[str], path: str) -> Any:
+    """Maps inside lists are masked too: `patients: [{pin: ...}]` masks `pin` and `patients.pin` in each element."""
+    if isinstance(value, dict):
+        return _mask_level(value, masked, path + ".")
+    if isinstance(value, list):
+        return [_mask_value(item, masked, path) for item in value]
+    return value
 
 
 def now_iso() -> str:

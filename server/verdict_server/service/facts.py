@@ -12,6 +12,7 @@ holds exactly) becomes a Python int, so that facts behave like the JSON the call
 
 from __future__ import annotations
 
+import json
 import math
 from decimal import Decimal
 from typing import Any
@@ -132,3 +133,131 @@ def dict_to_struct(data: dict[str, Any]) -> struct_pb2.Struct:
     for key, item in data.items():
         _fill(item, struct.fields[str(key)], 1)
     return struct
+
+
+# JSON facts and results (facts_json, RESULT_FORMAT_JSON) -------------------------------------------------------------
+#
+# The C JSON parser keeps integers of any size exact (a Struct carries doubles) and is faster than walking a Struct:
+# a caller who needs a Java long above 2^53, or speed, sends JSON text instead.
+
+MAX_JSON_INT_DIGITS = 400  # far beyond any id or amount; bounds the quadratic cost of int(str) in C
+
+
+def parse_facts_json(text: str, names: frozenset[str] | None, path: str = "facts_json") -> dict[str, Any]:
+    """The JSON object in text (only the top-level names in `names`, when given), refused with FactsError naming
+    the line and column when it is not an object of JSON-like values."""
+    value = _load_json(text, path)
+    if not isinstance(value, dict):
+        raise FactsError(f"{path}: must be a JSON object, got {_json_kind(value)}")
+    if names is not None:
+        value = {name: value[name] for name in names if name in value}
+    _check_depth(value, path)
+    return value
+
+
+def parse_facts_json_list(text: str, names: frozenset[str], path: str = "facts_json") -> list[dict[str, Any]]:
+    """The JSON array of objects in text, each reduced to `names` like parse_facts_json."""
+    value = _load_json(text, path)
+    if not isinstance(value, list):
+        raise FactsError(f"{path}: must be a JSON array of objects, got {_json_kind(value)}")
+    selected = []
+    for index, item in enumerate(value):
+        where = f"{path}[{index}]"
+        if not isinstance(item, dict):
+            raise FactsError(f"{where}: must be a JSON object, got {_json_kind(item)}")
+        item = {name: item[name] for name in names if name in item}
+        _check_depth(item, where)
+        selected.append(item)
+    return selected
+
+
+def _load_json(text: str, path: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_reject_constant, parse_int=_bounded_int)
+    except json.JSONDecodeError as err:
+        raise FactsError(f"{path}: not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}") from None
+    except RecursionError:
+        raise FactsError(f"{path}: nested deeper than {MAX_DEPTH} levels") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise FactsError(f"{name} is not a JSON number")
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits) > MAX_JSON_INT_DIGITS:
+        raise FactsError(f"an integer of {len(digits)} digits is longer than the {MAX_JSON_INT_DIGITS} accepted")
+    return int(digits)
+
+
+def _check_depth(value: Any, path: str) -> None:
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise FactsError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+        if isinstance(item, dict):
+            pending.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item)
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(type(value), "a number")
+
+
+def to_json(python: Any) -> str:
+    """A rule's result as JSON text: integers and decimals exactly as computed (a Value would make them doubles)."""
+    parts: list[str] = []
+    _write_json(python, parts, 0)
+    return "".join(parts)
+
+
+def _write_json(python: Any, out: list[str], depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise FactsError(f"result nests deeper than {MAX_DEPTH} levels")
+    if python is None:
+        out.append("null")
+    elif python is True or python is False:
+        out.append("true" if python else "false")
+    elif isinstance(python, str):
+        out.append(_json_string(python))
+    elif isinstance(python, int):
+        out.append(int.__repr__(python))
+    elif isinstance(python, float | Decimal):
+        _finite(python)
+        out.append(float.__repr__(python) if isinstance(python, float) else _decimal_text(python))
+    elif isinstance(python, dict):
+        out.append("{")
+        for index, (key, item) in enumerate(python.items()):
+            out.append(("," if index else "") + _json_string(str(key)) + ":")
+            _write_json(item, out, depth + 1)
+        out.append("}")
+    elif isinstance(python, list | tuple):
+        out.append("[")
+        for index, item in enumerate(python):
+            if index:
+                out.append(",")
+            _write_json(item, out, depth + 1)
+        out.append("]")
+    else:
+        raise FactsError(f"result of type {type(python).__name__} cannot be returned (only JSON-like values)")
+
+
+def _json_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _decimal_text(number: Decimal) -> str:
+    return str(number)  # plain or scientific ('1E+3'), both JSON numbers; a scale such as 2.50 is kept
+
+
+def facts_for_log(source: struct_pb2.Struct | str | dict[str, Any]) -> dict[str, Any]:
+    """The facts of a request as plain values, from either encoding (for the decision log)."""
+    if isinstance(source, dict):
+        return source
+    if isinstance(source, str):
+        return parse_facts_json(source, None) if source else {}
+    return struct_to_dict(source)

@@ -11,13 +11,14 @@ from typing import Any
 from google.protobuf.struct_pb2 import Struct
 
 from .decision_log import DecisionLog, now_iso
-from .facts import struct_to_dict
+from .facts import facts_for_log
 from .metrics import NO_MATCH, Metrics
 
 
 class Observer:
     def decided(self, rule_set: Any, decision: Any, facts: Struct, decision_id: str) -> None:
-        """After one Evaluate decision. facts is the request's Struct, converted only if a sink needs it."""
+        """After one Evaluate decision. facts is the request's Struct or facts_json text (or, from a JSON batch, the
+        facts the rules read), converted only if a sink needs it."""
 
     def decided_many(
         self, rule_set: Any, decisions: Sequence[Any], facts: Sequence[Struct], decision_ids: Sequence[str]
@@ -74,7 +75,7 @@ class ServingObserver(Observer):
                 "result": decision.result,
                 "degraded": decision.degraded,
                 "error": str(decision.error) if decision.error else None,
-                "facts": struct_to_dict(facts),
+                "facts": facts_for_log(facts),
             }
         )
 

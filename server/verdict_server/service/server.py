@@ -6,34 +6,34 @@ import logging
 import signal
 import ssl
 import threading
-from concurrent import futures
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from verdict.v1 import admin_pb2, admin_pb2_grpc, decision_pb2, decision_pb2_grpc
 
 from .. import ql
-from ..store import ChangePoller, DirectoryStore, SqliteStore, Store
+from ..store import ChangePoller, Store, StoreError
 from .admin import AdminServicer
 from .auth import TokenCheck, load_or_create_token
 from .catalog import Catalog, Snapshot
 from .config import ServeConfig
-from .decision import DecisionServicer
+from .decision import DecisionServicer, adhoc_engine
 from .decision_log import DecisionLog
 from .interceptors import ServingInterceptor
 from .metrics import Metrics
 from .observe import ServingObserver
+from .queueing import QueueTimingExecutor
+from .reflection import enable_reflection
 from .seed import seed_examples
+from .stores import open_serving_store
 
 log = logging.getLogger(__name__)
 
 DECISION_SERVICE = decision_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-DB_FILE_NAME = "verdict.db"
 MIN_STREAMS_PER_CONNECTION = 100
 MIN_PENDING_CALLS = 10_000
 
@@ -55,6 +55,7 @@ class VerdictServer:
         self.decision_log: DecisionLog | None = None
         self._server: grpc.Server | None = None
         self._poller: ChangePoller | None = None
+        self._store_up = True
         self.port = 0
         self.metrics_port = 0
         self.token_path: Path | None = None
@@ -62,9 +63,13 @@ class VerdictServer:
     def start(self) -> int:
         config = self.config
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-        self.store = self._open_store()
-        engine = ql.Engine(stdlib=True)
-        self.catalog = Catalog(self.store, engine, on_reload=self._reloaded)
+        self.store = open_serving_store(config.store_url(), seed=config.seed)
+        self._created_at_open = getattr(self.store, "created", False)
+        max_memory = config.max_run_memory_mb * 1024 * 1024
+        engine = ql.Engine(stdlib=True, max_memory_bytes=max_memory)
+        self.catalog = Catalog(
+            self.store, engine, on_reload=self._reloaded, pinned_cache_bytes=config.pinned_cache_mb * 1024 * 1024
+        )
         token, self.token_path = load_or_create_token(config.admin_token_file, config.data_dir)
         if config.decision_log:
             self.decision_log = DecisionLog(
@@ -72,35 +77,59 @@ class VerdictServer:
             )
         self._server = self._build_server(engine, token)
         self.port = self._add_port(self._server)
-        self.catalog.reload(force=True)
+        self._first_load()
         self._server.start()
-        self._poller = ChangePoller(self.store, self.catalog.reload, interval_s=config.poll_interval_s)
+        self._poller = ChangePoller(
+            self.store, self._store_changed, interval_s=config.poll_interval_s, on_reachable=self._store_reachable
+        )
         self._poller.start()
         if config.metrics_port is not None and not self.shared_port:
             self.metrics.watch_compile_cache(engine.cache_info)
             self.metrics_port = self.metrics.serve(config.metrics_port, config.host)
+        if self.catalog.loaded:
+            self._now_serving()
+        return self.port
+
+    def _first_load(self) -> None:
+        """Load everything before serving. A database that does not answer yet is not fatal: health stays
+        NOT_SERVING (there is nothing to serve) and the poller keeps trying."""
+        try:
+            self.catalog.reload(force=True)
+        except StoreError as err:
+            self._store_up = False
+            self.metrics.store_up.set(0)
+            log.error("%s; NOT_SERVING until the store answers", err)
+
+    def _store_changed(self) -> None:
+        was_loaded = self.catalog.loaded
+        self.catalog.reload()
+        if not was_loaded and self.catalog.loaded:
+            if self.config.seed and not self._created_at_open and getattr(self.store, "created", False):
+                seed_examples(self.store)  # the database came up empty after this replica started: a new store
+                self.catalog.reload()
+            self._now_serving()
+
+    def _store_reachable(self, up: bool) -> None:
+        was_up, self._store_up = self._store_up, up
+        self.metrics.store_up.set(1 if up else 0)
+        if up and not was_up:
+            log.info("the store answers again: %s", _store_name(self.store))
+        elif not up:
+            log.error(
+                "the store is unreachable: %s; serving the last loaded snapshot, admin writes fail with UNAVAILABLE",
+                _store_name(self.store),
+            )
+
+    def _now_serving(self) -> None:
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
         snapshot = self.catalog.snapshot
         log.info(
             "serving on %s:%d: %d rule sets, %d route tables",
-            config.host,
+            self.config.host,
             self.port,
             len(snapshot.rule_sets),
             len(snapshot.route_tables),
         )
-        return self.port
-
-    def _open_store(self) -> Store:
-        config = self.config
-        if config.rules_dir is not None:
-            return DirectoryStore(config.rules_dir)
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        db = config.data_dir / DB_FILE_NAME
-        is_new = not db.exists()
-        store = SqliteStore(db)
-        if is_new and config.seed:
-            seed_examples(store)
-        return store
 
     def _build_server(self, engine: ql.Engine, token: str) -> grpc.Server:
         config = self.config
@@ -125,20 +154,25 @@ class VerdictServer:
             ("grpc.server.max_pending_requests_hard_limit", pending_calls),
         ]
         server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="verdict-rpc"),
-            interceptors=[ServingInterceptor(self.metrics)],
+            QueueTimingExecutor(max_workers=config.workers, thread_name_prefix="verdict-rpc"),
+            interceptors=[ServingInterceptor(self.metrics, max_queue_s=config.max_queue_ms / 1000)],
             options=options,
             maximum_concurrent_rpcs=config.concurrency_limit(),
         )
         observer = ServingObserver(self.metrics, self.decision_log)
         decision_pb2_grpc.add_DecisionServiceServicer_to_server(
-            DecisionServicer(self.catalog, engine, allow_adhoc=config.allow_adhoc, observer=observer), server
+            DecisionServicer(
+                self.catalog,
+                adhoc_engine(config.max_run_memory_mb * 1024 * 1024),
+                allow_adhoc=config.allow_adhoc,
+                observer=observer,
+                max_batch_ms=config.max_batch_ms,
+            ),
+            server,
         )
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(self.catalog, TokenCheck(token)), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(
-            (DECISION_SERVICE, ADMIN_SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME), server
-        )
+        enable_reflection((DECISION_SERVICE, ADMIN_SERVICE, HEALTH_SERVICE), server)
         return server
 
     def _add_port(self, server: grpc.Server) -> int:
@@ -149,19 +183,17 @@ class VerdictServer:
                 port = server.add_secure_port(address, _server_credentials(config))
             else:
                 port = server.add_insecure_port(address)
-        except RuntimeError as err:  # grpc raises RuntimeError when the address cannot be bound
-            raise SystemExit(f"verdict: cannot listen on {address}: {err}") from None
+        except RuntimeError:  # grpc raises RuntimeError when the address cannot be bound; its text adds nothing
+            port = 0
         if port == 0:
-            raise SystemExit(f"verdict: cannot listen on {address} (in use, or not a local address)")
+            raise SystemExit(
+                f"verdict: cannot listen on {address}: the port is in use or the host is not an address of this "
+                "machine; choose another with --port N (0 picks a free one) or --host"
+            )
         return port
 
     def _reloaded(self, snapshot: Snapshot) -> None:
-        metrics = self.metrics
-        metrics.reloads.inc()
-        metrics.snapshot_generation.set(snapshot.generation)
-        metrics.documents.labels("RuleSet").set(len(snapshot.rule_sets))
-        metrics.documents.labels("RouteTable").set(len(snapshot.route_tables))
-        metrics.load_errors.set(len(snapshot.load_errors))
+        self.metrics.snapshot_loaded(snapshot)
 
     def _set_health(self, status: int) -> None:
         for service in ("", DECISION_SERVICE, ADMIN_SERVICE):
@@ -178,6 +210,10 @@ class VerdictServer:
             self.store.close()
         if self.decision_log is not None:
             self.decision_log.close()
+
+
+def _store_name(store: Store | None) -> str:
+    return str(getattr(store, "name", None) or getattr(store, "path", None) or "the store")
 
 
 def _server_credentials(config: ServeConfig) -> grpc.ServerCredentials:

@@ -20,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from stat import S_ISREG
 
 import yaml
 
@@ -227,12 +228,7 @@ class DirectoryStore:
         return sorted(found)
 
     def _parse(self, relative: str) -> _ParsedFile:
-        path = self.path / relative
-        try:
-            raw = path.read_bytes()
-            mtime = path.stat().st_mtime
-        except OSError as exc:
-            raise _BadFile(f"cannot read the file: {exc.strerror or exc}") from exc
+        raw, mtime = self._read_bounded(self.path / relative)
         try:
             content = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -243,6 +239,34 @@ class DirectoryStore:
         except StoreError as exc:
             raise _BadFile(str(exc)) from exc
         return _ParsedFile(path=relative, key=(kind, name), content=content, mtime=mtime)
+
+    def _read_bounded(self, path: Path) -> tuple[bytes, float]:
+        """The file's bytes, read only if it is a regular file within the size limit, and never more than the limit:
+        a symlink to /dev/zero or a FIFO (git stores symlinks) or a 60 MB file costs a stat, not a read."""
+        limit = self.max_document_bytes
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: opening a FIFO must not wait for a writer
+        except OSError as exc:
+            raise _BadFile(f"cannot read the file: {exc.strerror or exc}") from exc
+        try:
+            stat = os.fstat(fd)
+            if not S_ISREG(stat.st_mode):
+                raise _BadFile("not a regular file (a device, FIFO or socket, perhaps through a symlink): not read")
+            if stat.st_size > limit:
+                raise _BadFile(
+                    f"the file is {stat.st_size} bytes; the store accepts at most {limit} bytes per document"
+                )
+            with os.fdopen(fd, "rb", closefd=False) as stream:
+                raw = stream.read(limit + 1)
+        except OSError as exc:
+            raise _BadFile(f"cannot read the file: {exc.strerror or exc}") from exc
+        finally:
+            os.close(fd)
+        if len(raw) > limit:  # it grew after the stat
+            raise _BadFile(
+                f"the file grew past {limit} bytes while read; the store accepts at most {limit} bytes per document"
+            )
+        return raw, stat.st_mtime
 
     def _keep_last_good(self, broken: builtins.list[str], parsed: dict[Key, _ParsedFile]) -> dict[str, Key]:
         """Documents whose file is broken now and that no good file defines: they keep their current version."""
