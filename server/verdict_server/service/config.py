@@ -43,6 +43,9 @@ class ServeConfig:
     max_run_memory_mb: int = 256  # caps any rule set's memory_mb (docs/reliability.md)
     max_batch_ms: int = 10_000  # one EvaluateBatch stops at the caller's deadline or after this long
     pinned_cache_mb: int = 256  # compiled old versions (Evaluate with a version) kept, by estimated size
+    max_connections: int = 2000  # lowered to fit the open-file limit (service/connections.py)
+    handshake_timeout_s: float = 5.0
+    max_connection_idle_s: float = 600.0
 
     def concurrency_limit(self) -> int:
         return self.max_concurrent_rpcs or 4 * self.workers
@@ -63,9 +66,12 @@ class ServeConfig:
             found.append(f"--workers must be at least 1, got {self.workers}")
         if not 0.0 <= self.decision_log_sample <= 1.0:
             found.append(f"--decision-log-sample must be between 0 and 1, got {self.decision_log_sample}")
-        for name in ("max_run_memory_mb", "max_batch_ms", "pinned_cache_mb"):
+        for name in ("max_run_memory_mb", "max_batch_ms", "pinned_cache_mb", "max_connections"):
             if getattr(self, name) < 1:
                 found.append(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("handshake_timeout_s", "max_connection_idle_s"):
+            if getattr(self, name) <= 0:
+                found.append(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         if self.poll_interval_s <= 0:
             found.append(f"--poll-interval-s must be positive, got {self.poll_interval_s}")
         if self.processes > 1 and self.port == 0:
