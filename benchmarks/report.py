@@ -168,10 +168,29 @@ def markdown(results: dict, plot_prefix: str = "") -> str:
         + _memory(results)
         + _answers(results)
         + _in_process(results)
+        + _replicas(results)
         + _hostile()
     )
     lines += _plots(results, plot_prefix)
     return "\n".join(lines) + "\n"
+
+
+def _replicas(results: dict) -> list[str]:
+    found = results.get("replicas")
+    if not found:
+        return []
+    if "text" not in found:
+        return ["", "## Replicas on one PostgreSQL", "", f"failed: {found.get('errors', '')}"]
+    return [
+        "",
+        "## Replicas on one PostgreSQL (issue 12)",
+        "",
+        f"`{found['command']}`",
+        "",
+        "```",
+        found["text"],
+        "```",
+    ]
 
 
 def _hostile() -> list[str]:

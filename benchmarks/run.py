@@ -43,7 +43,8 @@ REPO = BENCH_DIR.parent
 EVALUATE = "/verdict.v1.DecisionService/Evaluate"
 EVALUATE_BATCH = "/verdict.v1.DecisionService/EvaluateBatch"
 ROUTE = "/verdict.v1.DecisionService/Route"
-PEER_SCRIPTS = ("bench_ql.py", "bench_routing.py", "bench_facts.py")  # in-process comparisons, owned elsewhere
+PEER_SCRIPTS = ("bench_ql.py", "bench_routing.py", "bench_facts.py", "bench_forward.py")  # own floors, owned elsewhere
+REPLICAS_SCRIPT = "bench_replicas.py"  # a fleet on one PostgreSQL (issue 12)
 
 
 @dataclass(frozen=True)
@@ -338,7 +339,7 @@ def prefill(data_dir: Path, texts: list[str], label: str) -> None:
     minutes of 10,000 validated RPCs. PutDocument itself is timed separately (cold["put_document_ms"]).
     """
     from verdict_server.service.seed import seed_examples
-    from verdict_server.service.server import DB_FILE_NAME
+    from verdict_server.service.stores import DB_FILE_NAME
     from verdict_server.store import SqliteStore
 
     db = data_dir / DB_FILE_NAME
@@ -549,6 +550,24 @@ def _git(*args: str) -> str:
 # ----------------------------------------------------------------------------------------------------------- main
 
 
+def replicas_section(budget: Budget, work: Path, results: dict) -> None:
+    """bench_replicas.py in its own process (it starts its own PostgreSQL and three replicas)."""
+    out = work / "replicas.json"
+    command = [
+        sys.executable,
+        str(BENCH_DIR / REPLICAS_SCRIPT),
+        "--json",
+        str(out),
+        *(["--quick"] if budget.quick else []),
+    ]
+    with ticking("replicas on one PostgreSQL", 60.0 if budget.quick else 180.0):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=1800, cwd=BENCH_DIR)
+    if done.returncode != 0:
+        results["replicas"] = {"exit_code": done.returncode, "errors": done.stderr.strip()[-2000:]}
+        return
+    results["replicas"] = json.loads(out.read_text())
+
+
 SECTIONS = {
     "calibration": calibration_section,
     "rpc": rpc_section,
@@ -556,6 +575,7 @@ SECTIONS = {
     "processes": two_processes_section,
     "cold": cold_section,
     "peers": peers_section,
+    "replicas": replicas_section,
 }
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from harness import ServerProcess
 from hypothesis import HealthCheck, settings
+from pg_support import PostgresServer, start_postgres
 
 # The machines are shared and noisy: a property test must fail on a wrong answer, never on a slow example.
 settings.register_profile("verdict", deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -38,3 +39,17 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
             process.stop(timeout_s=15)
         except Exception:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the whole session (each test takes its own database from it)."""
+    server = start_postgres()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of a brand-new empty database for this test."""
+    return postgres_server.create_database()

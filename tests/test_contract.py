@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grpc
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,3 +77,23 @@ def test_enum_values_carry_their_enum_prefix() -> None:
     for enum in decision_pb2.DESCRIPTOR.enum_types_by_name.values():
         prefix = re.sub(r"(?<!^)(?=[A-Z])", "_", enum.name).upper() + "_"
         assert all(value.name.startswith(prefix) for value in enum.values), enum.name
+
+
+def test_docs_errors_lists_every_error_reason_with_its_code() -> None:
+    """ErrorInfo reasons are contract: docs/errors.md must have a table row for each constant of service/errors.py."""
+    from verdict_server.service import errors
+
+    source = (ROOT / "server" / "verdict_server" / "service" / "errors.py").read_text()
+    reasons = re.findall(r'^([A-Z_]+) = "\1"$', source, re.M)
+    assert len(reasons) >= 20 and all(getattr(errors, reason) == reason for reason in reasons)
+    rows = {
+        match["reason"]: match["code"]
+        for match in re.finditer(
+            r"^\| `(?P<reason>[A-Z_]+)` \| (?P<code>[^|]+) \|", (ROOT / "docs/errors.md").read_text(), re.M
+        )
+    }
+    codes = {code.name for code in grpc.StatusCode}
+    assert sorted(set(reasons) - set(rows)) == [], "reasons missing from docs/errors.md"
+    assert sorted(set(rows) - set(reasons)) == [], "docs/errors.md names reasons errors.py does not have"
+    for reason, code in rows.items():
+        assert set(re.findall(r"\b[A-Z_]{5,}\b", code)) <= codes and re.search(r"[A-Z_]{5,}", code), (reason, code)

@@ -206,6 +206,16 @@ class Client:
 
     # --------------------------------------------------------------------------------------------------- plumbing
 
+    @property
+    def channel(self) -> grpc.Channel:
+        """The client's channel, for other services of the same server (health, reflection) with the same TLS."""
+        return self._channel
+
+    @property
+    def admin_metadata(self) -> tuple[tuple[str, str], ...]:
+        """The `authorization` metadata admin calls carry (empty without a token)."""
+        return self._admin_metadata
+
     def close(self) -> None:
         """Closes the channel; calls in progress are cancelled. Safe to call twice."""
         self._channel.close()

@@ -207,6 +207,7 @@ class Evaluation:
     degraded: bool  # a rule failed and on_error: default answered with the default result; see `error`
     error: EvalError | None
     trace: list[RuleTrace] = field(default_factory=list)
+    defaulted: bool = False  # the result is the rule set's `default`: no rule matched (or, degraded, one failed)
 
 
 @dataclass(frozen=True)
@@ -352,6 +353,7 @@ def evaluation(response: decision_pb2.EvaluateResponse) -> Evaluation:
         degraded=response.degraded,
         error=_eval_error(response.error) if response.HasField("error") else None,
         trace=[_rule_trace(trace) for trace in response.trace],
+        defaulted=response.defaulted,
     )
 
 

@@ -1,6 +1,6 @@
-"""`verdict serve | eval | route | rules ... | select | deselect`.
+"""`verdict serve | forward | eval | route | rules ... | select | deselect`.
 
-Every `serve` setting can come from, in order of precedence: a flag (`--max-concurrent-rpcs 64`), an environment
+Every `serve` (and `forward`) setting can come from, in order of precedence: a flag (`--max-concurrent-rpcs 64`), an environment
 variable (`VERDICT_MAX_CONCURRENT_RPCS=64`), a TOML config file (`--config verdict.toml`, key `max_concurrent_rpcs`),
 or the default.
 """
@@ -19,16 +19,21 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from . import commands
+from .forward.config import FORWARD_HELP, ForwardConfig
 from .service.config import ServeConfig
 
 SERVE_HELP = {
     "host": "address to listen on",
     "port": "port to listen on (0 = any free port)",
     "data_dir": "data directory of the embedded SQLite store and the admin token",
+    "store": "store URL: postgresql://USER:PASSWORD@HOST:PORT/DB, sqlite:///PATH/verdict.db or dir:///PATH"
+    " (default: sqlite in --data)",
     "rules_dir": "serve a read-only folder of YAML documents instead of the SQLite store (reloaded on change)",
     "admin_token_file": "file holding the admin bearer token (default: DATA_DIR/admin.token, created if absent)",
     "workers": "RPC worker threads",
-    "max_concurrent_rpcs": "calls in progress before new ones get RESOURCE_EXHAUSTED (default 4 x workers)",
+    "max_concurrent_rpcs": "calls accepted at once (running or queued) before new ones get RESOURCE_EXHAUSTED "
+    "(default max(2048, 4 x workers))",
+    "max_queue_ms": "a call that waited longer than this for a worker thread gets RESOURCE_EXHAUSTED instead of running",
     "max_message_bytes": "largest request or response message",
     "allow_adhoc": "allow Evaluate with an ad-hoc QL expression",
     "poll_interval_s": "seconds between checks of the store's change marker",
@@ -100,16 +105,52 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="run the server", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     serve_parser.add_argument("--config", type=Path, help="TOML config file")
-    _add_config_flags(serve_parser)
+    _add_config_flags(serve_parser, ServeConfig, SERVE_HELP)
     serve_parser.set_defaults(run=_run_serve)
+    forward_parser = sub.add_parser(
+        "forward",
+        help="consume MQ messages and publish each to the systems its route selects (docs/forwarding.md)",
+        description="Consumes --queue from a RabbitMQ broker, routes every message with the store's route tables "
+        "and publishes it to each destination system; settings as for serve (flag, VERDICT_*, --config [forward]).",
+    )
+    forward_parser.add_argument("--config", type=Path, help="TOML config file")
+    _add_config_flags(forward_parser, ForwardConfig, FORWARD_HELP)
+    forward_parser.set_defaults(run=_run_forward)
     commands.register(sub)
+    _add_store_commands(sub)
     return parser
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+def _add_store_commands(sub: argparse._SubParsersAction) -> None:
+    store = sub.add_parser("store", help="work on a store directly, by URL (not through a server)")
+    actions = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    copy = actions.add_parser(
+        "copy",
+        help="copy every version, with its author and time, into an empty store (e.g. SQLite to PostgreSQL)",
+        description="Store URLs: postgresql://USER:PASSWORD@HOST:PORT/DB, sqlite:///PATH/verdict.db, dir:///PATH.",
+    )
+    copy.add_argument("source", metavar="FROM_URL")
+    copy.add_argument("target", metavar="TO_URL")
+    copy.set_defaults(run=_run_store_copy)
+
+
+def _run_store_copy(args: argparse.Namespace) -> int:
+    from .store import StoreError, redact
+    from .store.copy import copy_store
+
+    try:
+        count = copy_store(args.source, args.target)
+    except StoreError as err:
+        print(f"verdict store copy: {err}", file=sys.stderr)
+        return 1
+    print(f"copied {count} versions from {redact(args.source)} to {redact(args.target)}")
+    return 0
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, config_class: type, helps: dict[str, str]) -> None:
     # Flags default to None so that "not given" can fall back to the environment, the file, then the default.
-    hints = get_type_hints(ServeConfig)
-    for item in dataclasses.fields(ServeConfig):
+    hints = get_type_hints(config_class)
+    for item in dataclasses.fields(config_class):
         flags = ["--" + item.name.replace("_", "-"), *FLAG_ALIASES.get(item.name, [])]
         if hints[item.name] is bool:
             parser.add_argument(
@@ -117,18 +158,23 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
                 dest=item.name,
                 action=argparse.BooleanOptionalAction,
                 default=None,
-                help=SERVE_HELP.get(item.name),
+                help=helps.get(item.name),
             )
         else:
-            parser.add_argument(*flags, dest=item.name, default=None, help=SERVE_HELP.get(item.name))
+            parser.add_argument(*flags, dest=item.name, default=None, help=helps.get(item.name))
 
 
 def load_serve_config(args: argparse.Namespace, environ: dict[str, str] | None = None) -> ServeConfig:
-    """Merges flag > VERDICT_* environment > config file > default, converting each value to its field's type."""
+    return load_config(ServeConfig, "serve", args, environ)
+
+
+def load_config(config_class: type, section: str, args: argparse.Namespace, environ: dict[str, str] | None = None):
+    """Merges flag > VERDICT_* environment > config file (its [section] table, or the top level) > default,
+    converting each value to its field's type."""
     environ = os.environ if environ is None else environ
-    file_values = _read_config_file(args.config) if getattr(args, "config", None) else {}
-    hints = get_type_hints(ServeConfig)
-    known = {item.name for item in dataclasses.fields(ServeConfig)}
+    file_values = _read_config_file(args.config, section) if getattr(args, "config", None) else {}
+    hints = get_type_hints(config_class)
+    known = {item.name for item in dataclasses.fields(config_class)}
     unknown = set(file_values) - known
     if unknown:
         raise SystemExit(
@@ -143,7 +189,7 @@ def load_serve_config(args: argparse.Namespace, environ: dict[str, str] | None =
         )
         if raw is not None:
             values[name] = _convert(raw, hints[name], source)
-    return ServeConfig(**values)
+    return config_class(**values)
 
 
 def _first_given(*candidates: tuple[Any, str]) -> tuple[Any, str]:
@@ -153,7 +199,7 @@ def _first_given(*candidates: tuple[Any, str]) -> tuple[Any, str]:
     return None, ""
 
 
-def _read_config_file(path: Path) -> dict[str, Any]:
+def _read_config_file(path: Path, section: str) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
@@ -161,7 +207,7 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise SystemExit(f"cannot read config file {path}: {err.strerror}") from None
     except tomllib.TOMLDecodeError as err:
         raise SystemExit(f"config file {path} is not valid TOML: {err}") from None
-    return data.get("serve", data)
+    return data.get(section, data)
 
 
 def _convert(raw: Any, hint: Any, source: str) -> Any:
@@ -195,6 +241,18 @@ def _run_serve(args: argparse.Namespace) -> int:
     from .service.server import serve  # imported late: it loads gRPC and the metrics library
 
     return serve(config)
+
+
+def _run_forward(args: argparse.Namespace) -> int:
+    config = load_config(ForwardConfig, "forward", args)
+    problems = config.problems()
+    if problems:
+        for problem in problems:
+            print(f"verdict forward: {problem}", file=sys.stderr)
+        return 2
+    from .forward.consumer import forward  # imported late: it loads the AMQP client
+
+    return forward(config)
 
 
 def _run_prefork(config: ServeConfig) -> int:

@@ -1,4 +1,5 @@
-"""The client commands of the `verdict` CLI (eval, route, rules ..., select, deselect): they call a running server.
+"""The client commands of the `verdict` CLI (eval, eval-batch, route, rules ..., select, deselect, health, call):
+they call a running server.
 
 They use the SDK (`import verdict`) like any other caller. Where they connect and with which token:
 
@@ -19,6 +20,7 @@ import argparse
 import dataclasses
 import getpass
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -26,7 +28,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 import verdict
+import verdict.errors
 
 from .service.auth import TOKEN_FILE_NAME
 from .service.config import default_data_dir
@@ -46,9 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Adds the client subcommands to the `verdict` parser."""
     common = _common_options()
     _add_eval(sub, common)
+    _add_eval_batch(sub, common)
     _add_route(sub, common)
     _add_rules(sub, common)
     _add_selection(sub, common)
+    _add_debugging(sub, common)
 
 
 # -------------------------------------------------------------------------------------------------------- parsers
@@ -90,6 +97,35 @@ def _add_eval(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
     parser.add_argument("--facts", default="{}", metavar="JSON", help="facts as a JSON object, @FILE, or - for stdin")
     parser.add_argument("--version", type=int, default=0, help="rule set version (default: the active one)")
     parser.add_argument("--explain", action="store_true", help="show each rule's condition")
+
+
+def _add_eval_batch(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = _command(sub, "eval-batch", common, _eval_batch, help="evaluate a rule set for many facts in one call")
+    parser.add_argument("rule_set", metavar="RULE_SET", help="rule set name")
+    parser.add_argument(
+        "--facts",
+        default="-",
+        metavar="FILE",
+        help="a file of JSON lines (one facts object a line) or of one JSON array of objects; - for stdin (default)",
+    )
+    parser.add_argument("--version", type=int, default=0, help="rule set version (default: the active one)")
+
+
+def _add_debugging(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    health = _command(sub, "health", common, _health, help="ask the server's health service (exit 0 when SERVING)")
+    health.add_argument("service", nargs="?", default="", help="a service name (default: the whole server)")
+    call = _command(
+        sub, "call", common, _call, help="call any method by name through server reflection, with JSON in and out"
+    )
+    call.add_argument("method", metavar="SERVICE/METHOD", help="e.g. verdict.v1.DecisionService/Evaluate")
+    call.add_argument(
+        "-d",
+        "--request",
+        dest="request",
+        default="{}",
+        metavar="JSON",
+        help="the request as JSON, @FILE, or - for stdin",
+    )
 
 
 def _add_route(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -168,6 +204,81 @@ def _eval(args: argparse.Namespace, client: verdict.Client) -> None:
     _print(args, answer, _describe_evaluation)
 
 
+def _eval_batch(args: argparse.Namespace, client: verdict.Client) -> None:
+    facts_list = _facts_lines(_read_file(args.facts.removeprefix("@")))
+    answers = client.evaluate_batch(args.rule_set, facts_list, version=args.version)
+    _print(args, answers, lambda found: "\n".join(_describe_batch_item(i, a) for i, a in enumerate(found)))
+
+
+def _facts_lines(text: str) -> list[dict[str, Any]]:
+    stripped = text.strip()
+    if stripped.startswith("["):
+        parsed = _json_value(stripped, "--facts")
+        if not isinstance(parsed, list):
+            raise UsageError("--facts: a JSON array of objects was expected")
+        items = parsed
+    else:
+        items = [_json_value(line, f"--facts line {n}") for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise UsageError(f"--facts entry {index + 1} must be a JSON object, not {type(item).__name__}")
+    return items
+
+
+def _health(args: argparse.Namespace, client: verdict.Client) -> int:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    stub = health_pb2_grpc.HealthStub(client.channel)
+    try:
+        answer = stub.Check(health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout)
+    except grpc.RpcError as err:
+        raise verdict.errors.from_rpc_error(err) from err
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
+    _print(args, {"service": args.service, "status": status}, lambda _: status)
+    return 0 if answer.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+def _call(args: argparse.Namespace, client: verdict.Client) -> None:
+    """One unary call of any service the server reflects: the request JSON is parsed against the method's input type
+    fetched through reflection, so no stubs are needed (what grpcurl does, installed with Verdict)."""
+    from google.protobuf import descriptor_pool, json_format, message_factory
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+    # SERVICE/METHOD as in the gRPC path, or SERVICE.METHOD as grpcurl also accepts.
+    service_name, _, method_name = args.method.rpartition("/" if "/" in args.method else ".")
+    if not service_name or not method_name:
+        raise UsageError("give the method as SERVICE/METHOD, e.g. verdict.v1.DecisionService/Evaluate")
+    logging.getLogger("grpc_reflection").setLevel(logging.WARNING)  # it logs every file it fetches at INFO
+    pool = descriptor_pool.DescriptorPool(ProtoReflectionDescriptorDatabase(client.channel))
+    try:
+        service = pool.FindServiceByName(service_name)
+    except KeyError:
+        raise CommandError(f"the server does not offer the service {service_name}") from None
+    method = service.methods_by_name.get(method_name)
+    if method is None:
+        offered = ", ".join(sorted(service.methods_by_name))
+        raise CommandError(f"{service_name} has no method {method_name} (it has {offered})")
+    if method.client_streaming or method.server_streaming:
+        raise CommandError(f"{args.method} is a streaming method; verdict call makes unary calls only")
+    request_class = message_factory.GetMessageClass(method.input_type)
+    response_class = message_factory.GetMessageClass(method.output_type)
+    try:
+        request = json_format.Parse(_argument_text(args.request), request_class())
+    except json_format.ParseError as err:
+        raise UsageError(f"--data does not fit {method.input_type.full_name}: {err}") from None
+    unary = client.channel.unary_unary(
+        f"/{service_name}/{method_name}",
+        request_serializer=request_class.SerializeToString,
+        response_deserializer=response_class.FromString,
+    )
+    metadata = client.admin_metadata if service_name.endswith("AdminService") else ()
+    try:
+        response = unary(request, timeout=args.timeout, metadata=metadata)
+    except grpc.RpcError as err:
+        raise verdict.errors.from_rpc_error(err) from err
+    print(json_format.MessageToJson(response, preserving_proto_field_name=False, indent=2))
+
+
 def _route(args: argparse.Namespace, client: verdict.Client) -> None:
     properties = _json_object(args.properties, "--properties") if args.properties is not None else None
     if properties and not all(isinstance(value, str) for value in properties.values()):
@@ -178,9 +289,17 @@ def _route(args: argparse.Namespace, client: verdict.Client) -> None:
     _print(args, answer, _describe_routing)
 
 
-def _rules_put(args: argparse.Namespace, client: verdict.Client) -> None:
-    written = client.put_document(_read_file(args.file), expected_version=args.expected_version, author=_author(args))
-    _print(args, written, lambda w: f"stored {w.kind} {w.name} version {w.version}")
+def _rules_put(args: argparse.Namespace, client: verdict.Client) -> int:
+    content = _read_file(args.file)
+    try:
+        written = client.put_document(content, expected_version=args.expected_version, author=_author(args))
+    except verdict.DocumentInvalid:
+        # The same lines as `rules validate`, one problem each, instead of the status message's single line.
+        problems = _describe_validation(args.file, client.validate_document(content))
+        print(f"verdict: {args.file} was not stored:\n{problems}", file=sys.stderr)
+        return 1
+    _print(args, written, _describe_written("stored"))
+    return 0
 
 
 def _rules_get(args: argparse.Namespace, client: verdict.Client) -> None:
@@ -204,7 +323,15 @@ def _rules_activate(args: argparse.Namespace, client: verdict.Client) -> None:
     written = client.activate_version(
         args.kind, args.name, args.version, expected_version=args.expected_version, author=_author(args)
     )
-    _print(args, written, lambda w: f"activated version {args.version} of {w.kind} {w.name} as version {w.version}")
+    _print(
+        args,
+        written,
+        lambda w: (
+            f"unchanged: {w.kind} {w.name} version {w.version} already has the content of version {args.version}"
+            if w.unchanged
+            else f"activated version {args.version} of {w.kind} {w.name} as version {w.version}"
+        ),
+    )
 
 
 def _rules_delete(args: argparse.Namespace, client: verdict.Client) -> None:
@@ -223,7 +350,15 @@ def _selection(args: argparse.Namespace, client: verdict.Client) -> None:
         args.table, args.system, args.selected, expected_version=args.expected_version, author=_author(args)
     )
     state = "selected" if args.selected else "deselected"
-    _print(args, written, lambda w: f"{state} {args.system} in {w.name} (version {w.version})")
+    _print(
+        args,
+        written,
+        lambda w: (
+            f"unchanged: {args.system} is already {state} in {w.name} (version {w.version})"
+            if w.unchanged
+            else f"{state} {args.system} in {w.name} (version {w.version})"
+        ),
+    )
 
 
 # --------------------------------------------------------------------------------------------- running a command
@@ -353,11 +488,15 @@ def _body(text: str) -> dict[str, Any] | str:
     return _json_object(text, "--body") if isinstance(parsed, dict) else text
 
 
-def _json_object(text: str, option: str) -> dict[str, Any]:
+def _json_value(text: str, option: str) -> Any:
     try:
-        parsed = json.loads(text)
+        return json.loads(text)
     except ValueError as err:
         raise UsageError(f"{option} is not valid JSON: {err}") from None
+
+
+def _json_object(text: str, option: str) -> dict[str, Any]:
+    parsed = _json_value(text, option)
     if not isinstance(parsed, dict):
         raise UsageError(f"{option} must be a JSON object ({{...}}), not {type(parsed).__name__}")
     try:
@@ -397,13 +536,24 @@ def _describe_evaluation(answer: verdict.Evaluation) -> str:
     lines = [_json(answer.result)]
     if answer.rule_set:
         lines.append(f"rule set: {answer.rule_set} v{answer.version}")
-    lines.append(f"matched: {', '.join(answer.matched_rules) or '(none: the default)'}")
+    if answer.matched_rules:
+        lines.append(f"matched: {', '.join(answer.matched_rules)}")
+    elif answer.defaulted:
+        lines.append("matched: (none: the default)")
+    elif answer.rule_set:
+        lines.append("computed by the rule set's script")
     if answer.degraded or answer.error is not None:
         lines.append(f"degraded: {_describe_error(answer.error)}" if answer.error else "degraded")
     for entry in answer.trace:
         lines.append(f"  {entry.rule_id}: {_describe_trace(entry)}")
     lines.append(f"decision: {answer.decision_id}")
     return "\n".join(lines)
+
+
+def _describe_batch_item(index: int, answer: verdict.Evaluation) -> str:
+    how = ", ".join(answer.matched_rules) or ("the default" if answer.defaulted else "script")
+    flag = " (degraded)" if answer.degraded else ""
+    return f"{index}: {_json(answer.result)}  [{how}]{flag}"
 
 
 def _describe_trace(entry: verdict.RuleTrace) -> str:
@@ -432,6 +582,15 @@ def _describe_routing(answer: verdict.Routing) -> str:
         lines.append(f"skip {skipped.system} {skipped.reason}{detail} (table {skipped.table} v{skipped.version})")
     lines.append(f"decision: {answer.decision_id}")
     return "\n".join(lines)
+
+
+def _describe_written(action: str) -> Callable[[verdict.DocumentVersion], str]:
+    def describe(written: verdict.DocumentVersion) -> str:
+        if written.unchanged:
+            return f"unchanged: {written.kind} {written.name} is still version {written.version} (same content)"
+        return f"{action} {written.kind} {written.name} version {written.version}"
+
+    return describe
 
 
 def _describe_validation(file: str, validation: verdict.Validation) -> str:

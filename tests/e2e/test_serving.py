@@ -17,6 +17,7 @@ from pathlib import Path
 import grpc
 import pytest
 from google.protobuf.struct_pb2 import Struct
+from google.rpc import error_details_pb2, status_pb2
 from harness import ServerProcess
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -62,6 +63,36 @@ def test_calls_beyond_the_concurrency_limit_get_resource_exhausted(start_server)
     assert grpc.StatusCode.RESOURCE_EXHAUSTED in codes
     assert grpc.StatusCode.FAILED_PRECONDITION in codes  # the calls that got in ran to their budget
     assert set(codes) <= {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.FAILED_PRECONDITION}
+
+
+def test_default_settings_queue_512_calls_in_flight_instead_of_refusing(server) -> None:
+    """The old default (4 x 16 threads = 64) refused the 65th caller at once; now calls wait for a thread."""
+    request = decision_pb2.EvaluateRequest(
+        rule_set="pharmacist.otc_block", facts_json='{"scene": "NON_MEDICAL", "role": "PHARMACIST", "categoryId": 1001}'
+    )
+    with server.channel() as channel:
+        stub = decision_pb2_grpc.DecisionServiceStub(channel)
+        calls = [stub.Evaluate.future(request, timeout=60) for _ in range(512)]
+        codes = [call.code() for call in calls]
+    assert codes == [grpc.StatusCode.OK] * 512
+
+
+def test_calls_that_wait_too_long_for_a_worker_are_shed_with_retry_advice(start_server) -> None:
+    process = start_server("--allow-adhoc", "--workers", "1", "--max-queue-ms", "20")
+    with process.channel() as channel:
+        stub = decision_pb2_grpc.DecisionServiceStub(channel)
+        busy = decision_pb2.EvaluateRequest(expression=BUSY_EXPRESSION)  # 50 ms each on the only worker
+        calls = [stub.Evaluate.future(busy, timeout=60) for _ in range(8)]
+        shed = [call for call in calls if call.code() == grpc.StatusCode.RESOURCE_EXHAUSTED]
+        ran = [call for call in calls if call.code() == grpc.StatusCode.FAILED_PRECONDITION]
+    assert shed and ran and len(shed) + len(ran) == len(calls)
+    details = status_pb2.Status.FromString(dict(shed[0].trailing_metadata())["grpc-status-details-bin"])
+    kinds = {detail.TypeName(): detail for detail in details.details}
+    info = error_details_pb2.ErrorInfo()
+    kinds["google.rpc.ErrorInfo"].Unpack(info)
+    assert info.reason == "OVERLOADED" and int(info.metadata["queued_ms"]) > 20
+    assert "google.rpc.RetryInfo" in kinds
+    assert "--max-queue-ms 20" in shed[0].details()
 
 
 def test_an_oversized_request_is_refused_with_resource_exhausted(start_server) -> None:

@@ -47,7 +47,7 @@ def run(engine: ql.Engine, source: str, context: dict | None = None, **options):
         ('"hi ${name}!"', {"name": "Bo"}, "hi Bo!"),
         ("{a: 1, 'b': [1, 2]}", {}, {"a": 1, "b": [1, 2]}),
         ("if (x > 1) { 'big' } else { 'small' }", {"x": 0}, "small"),
-        ("function f(n) { if (n <= 1) { return 1 } return n * f(n - 1) }\nf(5)", {}, 120),
+        ("function f(n) { if (n <= 1) { return 1 }; return n * f(n - 1) }\nf(5)", {}, 120),
         ("-11 % 3", {}, -2),
         ("name like 'ab%'", {"name": "abc"}, True),
         ("null && true", {}, False),

@@ -17,7 +17,7 @@ def _config(argv: list[str], environ: dict[str, str] | None = None) -> ServeConf
 def test_defaults_are_the_embedded_local_server() -> None:
     config = _config([], {"VERDICT_DATA": "/tmp/verdict-defaults"})
     assert (config.host, config.port, config.workers, config.processes) == ("127.0.0.1", 50051, 16, 1)
-    assert config.concurrency_limit() == 64 and config.problems() == []
+    assert config.concurrency_limit() == 2048 and config.max_queue_ms == 1000 and config.problems() == []
 
 
 def test_precedence_flag_over_environment_over_file(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from store.store_support import rule_set
 
-from verdict_server.store import ChangePoller, DirectoryStore, SqliteStore
+from verdict_server.store import ChangePoller, DirectoryStore, SqliteStore, Store
 
 
 class Recorder:
@@ -32,7 +32,7 @@ class Recorder:
             return self._changed.wait_for(lambda: self.calls >= count, timeout=30)
 
 
-def test_the_first_poll_reports_then_only_real_changes(store: SqliteStore) -> None:
+def test_the_first_poll_reports_then_only_real_changes(store: Store) -> None:
     recorder = Recorder()
     poller = ChangePoller(store, recorder)
     assert poller.poll_once() is True  # nothing is known about what the caller loaded before
@@ -64,7 +64,7 @@ def test_the_directory_store_is_rescanned_by_the_poll(tmp_path: Path) -> None:
     assert seen == [[], ["a"]]
 
 
-def test_a_failing_on_change_is_logged_and_retried(store: SqliteStore, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_on_change_is_logged_and_retried(store: Store, caplog: pytest.LogCaptureFixture) -> None:
     recorder = Recorder(fail_times=2)
     poller = ChangePoller(store, recorder)
     with caplog.at_level(logging.ERROR, logger="verdict_server.store.poller"):
@@ -95,7 +95,7 @@ def test_a_failing_store_is_logged_once_and_does_not_stop_polling(
     assert poller.poll_once() is True
 
 
-def test_the_thread_reacts_to_writes_and_stops(store: SqliteStore) -> None:
+def test_the_thread_reacts_to_writes_and_stops(store: Store) -> None:
     recorder = Recorder(fail_times=1)  # the first call fails: the thread must survive it
     poller = ChangePoller(store, recorder, interval_s=0.01)
     poller.start()
@@ -112,7 +112,7 @@ def test_the_thread_reacts_to_writes_and_stops(store: SqliteStore) -> None:
     assert recorder.calls == calls
 
 
-def test_stop_does_not_wait_for_the_interval(store: SqliteStore) -> None:
+def test_stop_does_not_wait_for_the_interval(store: Store) -> None:
     recorder = Recorder()
     poller = ChangePoller(store, recorder, interval_s=3600)
     poller.start()
@@ -122,7 +122,7 @@ def test_stop_does_not_wait_for_the_interval(store: SqliteStore) -> None:
     poller.stop()  # twice is fine
 
 
-def test_stop_from_on_change_does_not_deadlock(store: SqliteStore) -> None:
+def test_stop_from_on_change_does_not_deadlock(store: Store) -> None:
     holder: list[ChangePoller] = []
     stopped = threading.Event()
 
@@ -138,6 +138,6 @@ def test_stop_from_on_change_does_not_deadlock(store: SqliteStore) -> None:
     assert not poller.running
 
 
-def test_the_interval_must_be_positive(store: SqliteStore) -> None:
+def test_the_interval_must_be_positive(store: Store) -> None:
     with pytest.raises(ValueError):
         ChangePoller(store, Recorder(), interval_s=0)

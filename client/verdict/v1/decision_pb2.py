@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19verdict/v1/decision.proto\x12\nverdict.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xd3\x01\n\x0f\x45valuateRequest\x12\x10\n\x08rule_set\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12(\n\x05\x66\x61\x63ts\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructH\x00\x12\x14\n\nfacts_json\x18\x06 \x01(\tH\x00\x12\x0f\n\x07\x65xplain\x18\x04 \x01(\x08\x12\x12\n\nexpression\x18\x05 \x01(\t\x12/\n\rresult_format\x18\x07 \x01(\x0e\x32\x18.verdict.v1.ResultFormatB\x07\n\x05input\"\xfc\x01\n\x10\x45valuateResponse\x12&\n\x06result\x18\x01 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x15\n\rmatched_rules\x18\x02 \x03(\t\x12\x10\n\x08rule_set\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x05 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x06 \x01(\x08\x12$\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x15.verdict.v1.EvalError\x12$\n\x05trace\x18\x08 \x03(\x0b\x32\x15.verdict.v1.RuleTrace\x12\x13\n\x0bresult_json\x18\t \x01(\t\"Y\n\tEvalError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0f\n\x07rule_id\x18\x03 \x01(\t\x12\x0c\n\x04line\x18\x04 \x01(\x05\x12\x0e\n\x06\x63olumn\x18\x05 \x01(\x05\"\x9f\x01\n\tRuleTrace\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x11\n\tevaluated\x18\x02 \x01(\x08\x12\x0f\n\x07matched\x18\x03 \x01(\x08\x12)\n\tcondition\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\x12$\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x15.verdict.v1.EvalError\x12\x0c\n\x04note\x18\x06 \x01(\t\"\xb7\x01\n\x14\x45valuateBatchRequest\x12\x10\n\x08rule_set\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12&\n\x05\x66\x61\x63ts\x18\x03 \x03(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07\x65xplain\x18\x04 \x01(\x08\x12\x12\n\nfacts_json\x18\x05 \x01(\t\x12/\n\rresult_format\x18\x06 \x01(\x0e\x32\x18.verdict.v1.ResultFormat\"F\n\x15\x45valuateBatchResponse\x12-\n\x07results\x18\x01 \x03(\x0b\x32\x1c.verdict.v1.EvaluateResponse\"\x88\x02\n\x0cRouteRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x0c\n\x04tags\x18\x02 \x03(\t\x12\x0b\n\x03key\x18\x03 \x01(\t\x12<\n\nproperties\x18\x04 \x03(\x0b\x32(.verdict.v1.RouteRequest.PropertiesEntry\x12,\n\tbody_json\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructH\x00\x12\x0e\n\x04\x62ody\x18\x06 \x01(\x0cH\x00\x12\x14\n\x0c\x63ontent_type\x18\x07 \x01(\t\x1a\x31\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\t\n\x07payload\"y\n\rRouteResponse\x12-\n\x0c\x64\x65stinations\x18\x01 \x03(\x0b\x32\x17.verdict.v1.Destination\x12$\n\x07skipped\x18\x02 \x03(\x0b\x32\x13.verdict.v1.Skipped\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x03 \x01(\t\"_\n\x0b\x44\x65stination\x12\x0e\n\x06system\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x10\n\x08priority\x18\x03 \x01(\x05\x12\r\n\x05table\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\x03\"q\n\x07Skipped\x12\x0e\n\x06system\x18\x01 \x01(\t\x12\r\n\x05table\x18\x02 \x01(\t\x12&\n\x06reason\x18\x03 \x01(\x0e\x32\x16.verdict.v1.SkipReason\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\x03*^\n\x0cResultFormat\x12\x1d\n\x19RESULT_FORMAT_UNSPECIFIED\x10\x00\x12\x17\n\x13RESULT_FORMAT_VALUE\x10\x01\x12\x16\n\x12RESULT_FORMAT_JSON\x10\x02*\xd7\x01\n\nSkipReason\x12\x1b\n\x17SKIP_REASON_UNSPECIFIED\x10\x00\x12\x1c\n\x18SKIP_REASON_NOT_SELECTED\x10\x01\x12\x1c\n\x18SKIP_REASON_TAG_MISMATCH\x10\x02\x12\x1f\n\x1bSKIP_REASON_CONDITION_FALSE\x10\x03\x12\x1d\n\x19SKIP_REASON_GRAY_EXCLUDED\x10\x04\x12\x15\n\x11SKIP_REASON_ERROR\x10\x05\x12\x19\n\x15SKIP_REASON_NOT_FIRST\x10\x06\x32\xec\x01\n\x0f\x44\x65\x63isionService\x12\x45\n\x08\x45valuate\x12\x1b.verdict.v1.EvaluateRequest\x1a\x1c.verdict.v1.EvaluateResponse\x12T\n\rEvaluateBatch\x12 .verdict.v1.EvaluateBatchRequest\x1a!.verdict.v1.EvaluateBatchResponse\x12<\n\x05Route\x12\x18.verdict.v1.RouteRequest\x1a\x19.verdict.v1.RouteResponseB|\n\x1d\x63om.healthplatform.verdict.v1B\rDecisionProtoP\x01Z=github.com/healthplatform/verdict/gen/go/verdict/v1;verdictv1\xaa\x02\nVerdict.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19verdict/v1/decision.proto\x12\nverdict.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xd3\x01\n\x0f\x45valuateRequest\x12\x10\n\x08rule_set\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12(\n\x05\x66\x61\x63ts\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructH\x00\x12\x14\n\nfacts_json\x18\x06 \x01(\tH\x00\x12\x0f\n\x07\x65xplain\x18\x04 \x01(\x08\x12\x12\n\nexpression\x18\x05 \x01(\t\x12/\n\rresult_format\x18\x07 \x01(\x0e\x32\x18.verdict.v1.ResultFormatB\x07\n\x05input\"\x8f\x02\n\x10\x45valuateResponse\x12&\n\x06result\x18\x01 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x15\n\rmatched_rules\x18\x02 \x03(\t\x12\x10\n\x08rule_set\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x05 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x06 \x01(\x08\x12$\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x15.verdict.v1.EvalError\x12$\n\x05trace\x18\x08 \x03(\x0b\x32\x15.verdict.v1.RuleTrace\x12\x13\n\x0bresult_json\x18\t \x01(\t\x12\x11\n\tdefaulted\x18\n \x01(\x08\"Y\n\tEvalError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0f\n\x07rule_id\x18\x03 \x01(\t\x12\x0c\n\x04line\x18\x04 \x01(\x05\x12\x0e\n\x06\x63olumn\x18\x05 \x01(\x05\"\x9f\x01\n\tRuleTrace\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x11\n\tevaluated\x18\x02 \x01(\x08\x12\x0f\n\x07matched\x18\x03 \x01(\x08\x12)\n\tcondition\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\x12$\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x15.verdict.v1.EvalError\x12\x0c\n\x04note\x18\x06 \x01(\t\"\xb7\x01\n\x14\x45valuateBatchRequest\x12\x10\n\x08rule_set\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12&\n\x05\x66\x61\x63ts\x18\x03 \x03(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07\x65xplain\x18\x04 \x01(\x08\x12\x12\n\nfacts_json\x18\x05 \x01(\t\x12/\n\rresult_format\x18\x06 \x01(\x0e\x32\x18.verdict.v1.ResultFormat\"F\n\x15\x45valuateBatchResponse\x12-\n\x07results\x18\x01 \x03(\x0b\x32\x1c.verdict.v1.EvaluateResponse\"\x88\x02\n\x0cRouteRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x0c\n\x04tags\x18\x02 \x03(\t\x12\x0b\n\x03key\x18\x03 \x01(\t\x12<\n\nproperties\x18\x04 \x03(\x0b\x32(.verdict.v1.RouteRequest.PropertiesEntry\x12,\n\tbody_json\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructH\x00\x12\x0e\n\x04\x62ody\x18\x06 \x01(\x0cH\x00\x12\x14\n\x0c\x63ontent_type\x18\x07 \x01(\t\x1a\x31\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\t\n\x07payload\"y\n\rRouteResponse\x12-\n\x0c\x64\x65stinations\x18\x01 \x03(\x0b\x32\x17.verdict.v1.Destination\x12$\n\x07skipped\x18\x02 \x03(\x0b\x32\x13.verdict.v1.Skipped\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x03 \x01(\t\"_\n\x0b\x44\x65stination\x12\x0e\n\x06system\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x10\n\x08priority\x18\x03 \x01(\x05\x12\r\n\x05table\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\x03\"q\n\x07Skipped\x12\x0e\n\x06system\x18\x01 \x01(\t\x12\r\n\x05table\x18\x02 \x01(\t\x12&\n\x06reason\x18\x03 \x01(\x0e\x32\x16.verdict.v1.SkipReason\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\x03*^\n\x0cResultFormat\x12\x1d\n\x19RESULT_FORMAT_UNSPECIFIED\x10\x00\x12\x17\n\x13RESULT_FORMAT_VALUE\x10\x01\x12\x16\n\x12RESULT_FORMAT_JSON\x10\x02*\xd7\x01\n\nSkipReason\x12\x1b\n\x17SKIP_REASON_UNSPECIFIED\x10\x00\x12\x1c\n\x18SKIP_REASON_NOT_SELECTED\x10\x01\x12\x1c\n\x18SKIP_REASON_TAG_MISMATCH\x10\x02\x12\x1f\n\x1bSKIP_REASON_CONDITION_FALSE\x10\x03\x12\x1d\n\x19SKIP_REASON_GRAY_EXCLUDED\x10\x04\x12\x15\n\x11SKIP_REASON_ERROR\x10\x05\x12\x19\n\x15SKIP_REASON_NOT_FIRST\x10\x06\x32\xec\x01\n\x0f\x44\x65\x63isionService\x12\x45\n\x08\x45valuate\x12\x1b.verdict.v1.EvaluateRequest\x1a\x1c.verdict.v1.EvaluateResponse\x12T\n\rEvaluateBatch\x12 .verdict.v1.EvaluateBatchRequest\x1a!.verdict.v1.EvaluateBatchResponse\x12<\n\x05Route\x12\x18.verdict.v1.RouteRequest\x1a\x19.verdict.v1.RouteResponseB|\n\x1d\x63om.healthplatform.verdict.v1B\rDecisionProtoP\x01Z=github.com/healthplatform/verdict/gen/go/verdict/v1;verdictv1\xaa\x02\nVerdict.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,32 +35,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\035com.healthplatform.verdict.v1B\rDecisionProtoP\001Z=github.com/healthplatform/verdict/gen/go/verdict/v1;verdictv1\252\002\nVerdict.V1'
   _globals['_ROUTEREQUEST_PROPERTIESENTRY']._loaded_options = None
   _globals['_ROUTEREQUEST_PROPERTIESENTRY']._serialized_options = b'8\001'
-  _globals['_RESULTFORMAT']._serialized_start=1653
-  _globals['_RESULTFORMAT']._serialized_end=1747
-  _globals['_SKIPREASON']._serialized_start=1750
-  _globals['_SKIPREASON']._serialized_end=1965
+  _globals['_RESULTFORMAT']._serialized_start=1672
+  _globals['_RESULTFORMAT']._serialized_end=1766
+  _globals['_SKIPREASON']._serialized_start=1769
+  _globals['_SKIPREASON']._serialized_end=1984
   _globals['_EVALUATEREQUEST']._serialized_start=72
   _globals['_EVALUATEREQUEST']._serialized_end=283
   _globals['_EVALUATERESPONSE']._serialized_start=286
-  _globals['_EVALUATERESPONSE']._serialized_end=538
-  _globals['_EVALERROR']._serialized_start=540
-  _globals['_EVALERROR']._serialized_end=629
-  _globals['_RULETRACE']._serialized_start=632
-  _globals['_RULETRACE']._serialized_end=791
-  _globals['_EVALUATEBATCHREQUEST']._serialized_start=794
-  _globals['_EVALUATEBATCHREQUEST']._serialized_end=977
-  _globals['_EVALUATEBATCHRESPONSE']._serialized_start=979
-  _globals['_EVALUATEBATCHRESPONSE']._serialized_end=1049
-  _globals['_ROUTEREQUEST']._serialized_start=1052
-  _globals['_ROUTEREQUEST']._serialized_end=1316
-  _globals['_ROUTEREQUEST_PROPERTIESENTRY']._serialized_start=1256
-  _globals['_ROUTEREQUEST_PROPERTIESENTRY']._serialized_end=1305
-  _globals['_ROUTERESPONSE']._serialized_start=1318
-  _globals['_ROUTERESPONSE']._serialized_end=1439
-  _globals['_DESTINATION']._serialized_start=1441
-  _globals['_DESTINATION']._serialized_end=1536
-  _globals['_SKIPPED']._serialized_start=1538
-  _globals['_SKIPPED']._serialized_end=1651
-  _globals['_DECISIONSERVICE']._serialized_start=1968
-  _globals['_DECISIONSERVICE']._serialized_end=2204
+  _globals['_EVALUATERESPONSE']._serialized_end=557
+  _globals['_EVALERROR']._serialized_start=559
+  _globals['_EVALERROR']._serialized_end=648
+  _globals['_RULETRACE']._serialized_start=651
+  _globals['_RULETRACE']._serialized_end=810
+  _globals['_EVALUATEBATCHREQUEST']._serialized_start=813
+  _globals['_EVALUATEBATCHREQUEST']._serialized_end=996
+  _globals['_EVALUATEBATCHRESPONSE']._serialized_start=998
+  _globals['_EVALUATEBATCHRESPONSE']._serialized_end=1068
+  _globals['_ROUTEREQUEST']._serialized_start=1071
+  _globals['_ROUTEREQUEST']._serialized_end=1335
+  _globals['_ROUTEREQUEST_PROPERTIESENTRY']._serialized_start=1275
+  _globals['_ROUTEREQUEST_PROPERTIESENTRY']._serialized_end=1324
+  _globals['_ROUTERESPONSE']._serialized_start=1337
+  _globals['_ROUTERESPONSE']._serialized_end=1458
+  _globals['_DESTINATION']._serialized_start=1460
+  _globals['_DESTINATION']._serialized_end=1555
+  _globals['_SKIPPED']._serialized_start=1557
+  _globals['_SKIPPED']._serialized_end=1670
+  _globals['_DECISIONSERVICE']._serialized_start=1987
+  _globals['_DECISIONSERVICE']._serialized_end=2223
 # @@protoc_insertion_point(module_scope)

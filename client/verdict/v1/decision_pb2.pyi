@@ -53,7 +53,7 @@ class EvaluateRequest(_message.Message):
     def __init__(self, rule_set: _Optional[str] = ..., version: _Optional[int] = ..., facts: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., facts_json: _Optional[str] = ..., explain: _Optional[bool] = ..., expression: _Optional[str] = ..., result_format: _Optional[_Union[ResultFormat, str]] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
-    __slots__ = ("result", "matched_rules", "rule_set", "version", "decision_id", "degraded", "error", "trace", "result_json")
+    __slots__ = ("result", "matched_rules", "rule_set", "version", "decision_id", "degraded", "error", "trace", "result_json", "defaulted")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     MATCHED_RULES_FIELD_NUMBER: _ClassVar[int]
     RULE_SET_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +63,7 @@ class EvaluateResponse(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     TRACE_FIELD_NUMBER: _ClassVar[int]
     RESULT_JSON_FIELD_NUMBER: _ClassVar[int]
+    DEFAULTED_FIELD_NUMBER: _ClassVar[int]
     result: _struct_pb2.Value
     matched_rules: _containers.RepeatedScalarFieldContainer[str]
     rule_set: str
@@ -72,7 +73,8 @@ class EvaluateResponse(_message.Message):
     error: EvalError
     trace: _containers.RepeatedCompositeFieldContainer[RuleTrace]
     result_json: str
-    def __init__(self, result: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., matched_rules: _Optional[_Iterable[str]] = ..., rule_set: _Optional[str] = ..., version: _Optional[int] = ..., decision_id: _Optional[str] = ..., degraded: _Optional[bool] = ..., error: _Optional[_Union[EvalError, _Mapping]] = ..., trace: _Optional[_Iterable[_Union[RuleTrace, _Mapping]]] = ..., result_json: _Optional[str] = ...) -> None: ...
+    defaulted: bool
+    def __init__(self, result: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., matched_rules: _Optional[_Iterable[str]] = ..., rule_set: _Optional[str] = ..., version: _Optional[int] = ..., decision_id: _Optional[str] = ..., degraded: _Optional[bool] = ..., error: _Optional[_Union[EvalError, _Mapping]] = ..., trace: _Optional[_Iterable[_Union[RuleTrace, _Mapping]]] = ..., result_json: _Optional[str] = ..., defaulted: _Optional[bool] = ...) -> None: ...
 
 class EvalError(_message.Message):
     __slots__ = ("code", "message", "rule_id", "line", "column")

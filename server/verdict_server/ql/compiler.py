@@ -843,7 +843,9 @@ class Compiler:
 
     def float_arithmetic_inline(self, node: n.Binary, left: ast.expr, right: ast.expr) -> ast.expr:
         """`price * qty` with a float on the left and an int or float on the right is double arithmetic, as in Python;
-        every other case goes to the helper. (`&` rather than `and`: both operands must be evaluated, in order.)"""
+        every other case goes to the helper. (`&` rather than `and`: both operands must be evaluated, in order.)
+        An int beyond the double range raises OverflowError here, which runtime.as_ql_error maps to the
+        INVALID_ARITHMETIC the helper raises for the same operands."""
         a, b = self.fresh(), self.fresh()
         left_is_float = ast.Compare(_call("_type", ast.NamedExpr(_name(a, True), left)), [ast.Is()], [_name("_float")])
         right_is_number = ast.Compare(
@@ -858,14 +860,16 @@ class Compiler:
         left, right = node.left, node.right
         if _is_scalar_literal(left) and not _is_scalar_literal(right):
             left, right = right, left
-        if not _is_scalar_literal(right):
+        if not _is_scalar_literal(right) or _is_scalar_literal(left):  # `1 is None` would be a SyntaxWarning
             return None
         value = right.value  # type: ignore[attr-defined]
         negate = node.op == "!="
         subject = self.expr(left)
         if value is None or isinstance(value, bool):
             op: ast.cmpop = ast.IsNot() if negate else ast.Is()
-        elif isinstance(value, str) or (isinstance(value, int) and value not in (0, 1)):
+        elif isinstance(value, str) or (
+            isinstance(value, int) and value not in (0, 1) and abs(value) < _EXACT_DOUBLE_INTEGERS
+        ):
             # No bool equals such a value in Python either, and numbers compare by value like Java.
             op = ast.NotEq() if negate else ast.Eq()
         else:
@@ -879,14 +883,24 @@ class Compiler:
             isinstance(literal, n.Literal)
             and isinstance(literal.value, int | float)
             and not isinstance(literal.value, bool)
-            and abs(literal.value) <= _EXACT_DOUBLE_INTEGERS
+            and abs(literal.value) < _EXACT_DOUBLE_INTEGERS
         ):
             # Python compares int with float exactly and Java through double; for a literal this small (and an int
-            # or float subject) both agree.
+            # or float subject) both agree, but for Double.compare's two special cases: NaN is above everything
+            # (so `x > 1` is `not x <= 1`), and -0.0 is below 0.0 (so a zero literal takes the fast path for ints
+            # only).
             bound, temp = self.hold(left)
-            fast = ast.Compare(_name(temp), [_PY_COMPARE[node.op]()], [right])
+            fast: ast.expr
+            if node.op in (">", ">="):
+                negated = ast.LtE() if node.op == ">" else ast.Lt()
+                fast = ast.UnaryOp(ast.Not(), ast.Compare(_name(temp), [negated], [right]))
+            else:
+                fast = ast.Compare(_name(temp), [_PY_COMPARE[node.op]()], [right])
             subject_type = _call("_type", bound)
-            is_plain_number = ast.Compare(subject_type, [ast.In()], [_name("_fast_numbers")])
+            if literal.value == 0:
+                is_plain_number = ast.Compare(subject_type, [ast.Is()], [_name("_int")])
+            else:
+                is_plain_number = ast.Compare(subject_type, [ast.In()], [_name("_fast_numbers")])
             return _at(node, ast.IfExp(is_plain_number, fast, _call(helper, _name(temp), right)))
         return _at(node, _call(helper, left, right))
 
@@ -985,24 +999,27 @@ class Compiler:
 
     def expr_IncDec(self, node: n.IncDec) -> ast.expr:
         helper = "_add" if node.op == "++" else "_sub"
-        one = _const(1)
+        op, one = _const(node.op), _const(1)
         target = node.target
-        if node.prefix:
-            return self.expr(
-                n.Assign(node.line, node.column, node.op[0] + "=", target, n.Literal(node.line, node.column, 1))
-            )
         old = self.fresh()
+
+        def stepped(current: ast.expr) -> ast.expr:
+            """`current` ± 1, keeping the (checked) start value in `old` for a postfix result."""
+            checked = _call("_incdec_operand", op, current)
+            return _call(helper, checked if node.prefix else ast.NamedExpr(_name(old, True), checked), one)
+
+        if not isinstance(target, n.Name | n.Field | n.Index):  # `++1`: QLExpress computes the value, stores nothing
+            value = stepped(self.expr(target))
+            if node.prefix:
+                return _at(node, value)
+            return _at(node, ast.Subscript(ast.Tuple([value, _name(old)], ast.Load()), _const(1), ast.Load()))
         if isinstance(target, n.Name):
-            saved = ast.NamedExpr(_name(old, True), self.load_name(target))
-            store = self.store_name(target, _call(helper, _name(old), one))
+            store = self.store_name(target, stepped(self.load_name(target)))
         else:
-
-            def make_value(current: ast.expr) -> ast.expr:
-                return _call(helper, ast.NamedExpr(_name(old, True), current), one)
-
-            store = self.store_member(target, make_value)
-            return _at(node, ast.Subscript(ast.Tuple([store, _name(old)], ast.Load()), _const(1), ast.Load()))
-        return _at(node, ast.Subscript(ast.Tuple([saved, store], ast.Load()), _const(0), ast.Load()))
+            store = self.store_member(target, stepped)
+        if node.prefix:
+            return _at(node, store)
+        return _at(node, ast.Subscript(ast.Tuple([store, _name(old)], ast.Load()), _const(1), ast.Load()))
 
     def expr_Field(self, node: n.Field) -> ast.expr:
         if isinstance(node.obj, n.ClassRef):
@@ -1035,8 +1052,8 @@ class Compiler:
         return _at(node, _call("_indexn", obj, self.expr(index)))
 
     def expr_Slice(self, node: n.Slice) -> ast.expr:
-        start = self.expr(node.start) if node.start is not None else _const(None)
-        stop = self.expr(node.stop) if node.stop is not None else _const(None)
+        start = self.expr(node.start) if node.start is not None else _name("_OPEN")
+        stop = self.expr(node.stop) if node.stop is not None else _name("_OPEN")
         return _at(node, _call("_slicen", self.expr(node.obj), start, stop))
 
     def expr_Call(self, node: n.Call) -> ast.expr:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import dataclasses
 import threading
@@ -14,7 +15,7 @@ import cachetools
 
 from . import errors, runtime, stdlib
 from .compiler import FILENAME, MODE_DEFINE, MODE_RUN, Compiler, CompileResult
-from .errors import QLError, QLMemoryError, QLRuntimeError, QLSyntaxError
+from .errors import QLError, QLRuntimeError, QLSyntaxError
 from .nodes import strings_in
 from .parser import parse
 
@@ -232,6 +233,13 @@ class Program:
         except (RecursionError, MemoryError, SyntaxError, ValueError) as exc:
             raise QLSyntaxError(f"script too complex to compile ({type(exc).__name__})", line=1, column=1) from None
 
+    def python_source(self, *, short_circuit: bool = True, precise: bool = False) -> str:
+        """The Python module this script compiles to, as source text: a debugging view for maintainers (the
+        compiled program keeps only code objects, so this compiles the script again)."""
+        module = self._compile_result(short_circuit, precise).module
+        assert module is not None
+        return ast.unparse(module)
+
     def _variant(self, precise: bool, avoid_null_pointer: bool, short_circuit: bool) -> Callable[..., Any]:
         key = (precise, avoid_null_pointer, short_circuit)
         fn = self._variants.get(key)
@@ -314,18 +322,7 @@ class Program:
             state.current = previous
 
     def _as_ql_error(self, exc: Exception) -> QLError:
-        if isinstance(exc, QLError):
-            error = exc
-        elif isinstance(exc, RecursionError):
-            error = QLRuntimeError(
-                "call depth limit exceeded (recursion too deep)", code=errors.EXECUTE_OPERATOR_EXCEPTION
-            )
-        elif isinstance(exc, OverflowError):  # a double operation with an int too large for a double
-            error = QLRuntimeError(f"numeric overflow: {exc}", code=errors.INVALID_ARITHMETIC)
-        elif isinstance(exc, MemoryError):
-            error = QLMemoryError("out of memory")
-        else:
-            error = QLRuntimeError(f"{type(exc).__name__}: {exc}", code=errors.BIZ_EXCEPTION)
+        error = runtime.as_ql_error(exc)
         position = locate(exc)
         if position is not None:
             error.with_position(position[0], position[1], self.source)
@@ -446,6 +443,8 @@ def _namespace(precise: bool, anp: bool, methods: Mapping[str, Callable[..., Any
         "_field_or_null": rt.field_or_null,
         "_indexn": rt.index_or_null if anp else rt.index,
         "_slicen": rt.slice_or_null if anp else rt.slice_,
+        "_OPEN": rt.OPEN_BOUND,
+        "_incdec_operand": rt.incdec_operand,
         "_spread_field": rt.spread_field,
         "_set_field": rt.set_field,
         "_set_index": rt.set_index,

@@ -81,6 +81,11 @@ _OPERATORS = sorted(
     key=len,
     reverse=True,
 )  # fmt: skip
+# QLExpress lexes a run of these characters as one (custom) operator, so `!!x`, `a=-1` and `-.5` are not `!` `!x`,
+# `=` `-1` and `-` `.5` but unknown operators: SYNTAX_ERROR. Runs that start with a known two-character operator
+# (`==-1`, `x++-1`) split after it.
+_OPERATOR_RUN_START = frozenset("^~&|*%=!/+-?")
+_OPERATOR_RUN_PART = frozenset("^~&|*%=!<>/+-:?.")
 _IDENT_EXTRA = "、（）【】"
 _ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "'": "'", "\\": "\\", "$": "$"}
 MAX_SOURCE_LENGTH = 1_000_000
@@ -232,6 +237,8 @@ class Lexer:
                 # `?.5` and `*.5` are `?`/`*` followed by a number, not optional chaining or spread.
                 if op in ("?.", "*.") and start + 2 < len(src) and is_digit(src[start + 2]):
                     continue
+                if len(op) == 1 and op in _OPERATOR_RUN_START and src[start + 1 : start + 2] in _OPERATOR_RUN_PART:
+                    self.error(f"unknown operator {src[start : start + 2]!r}")
                 self.pos += len(op)
                 self.track_nesting(op, column)
                 self.add(OP, op, self.line, column, len(op))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, NoReturn
 
+from . import errors
 from . import nodes as n
 from .errors import QLSyntaxError
 from .lexer import (
@@ -55,6 +56,15 @@ JAVA_CLASSES = CAST_CLASSES | frozenset(
     {"Math", "System", "Runtime", "Class", "Thread", "ClassLoader", "ProcessBuilder", "Collections", "Arrays",
      "Objects", "StringBuilder", "Date", "Optional", "Collectors", "Stream", "Set", "HashSet", "TreeMap", "UUID"}
 )  # fmt: skip
+# The classes a declaration, parameter or cast may name: QLExpress resolves the type at compile time and reports any
+# other name (`var`, a typo, a variable in `(x) - 1`) as CLASS_NOT_FOUND.
+KNOWN_CLASSES = PRIMITIVE_TYPES | JAVA_CLASSES | frozenset(
+    {"Collection", "Iterable", "LinkedList", "CharSequence", "Comparable", "Character", "Function", "Iterator"}
+)  # fmt: skip
+# Tokens after `(Name)` that make it a cast, as in QLExpress's grammar (`'(' declType ')' primary`).
+_PREFIX_OPS = ("!", "~", "+", "-", "++", "--")
+_CAST_OPERAND_OPS = ("(", "[", "{", *_PREFIX_OPS)
+_CAST_OPERAND_KEYWORDS = frozenset({"null", "true", "false", "new", "if", "try", "function"}) | PRIMITIVE_TYPES
 
 
 class Parser:
@@ -113,11 +123,12 @@ class Parser:
             j += 1
         return self.tokens[j]
 
-    def fail(self, message: str, token: Token | None = None) -> NoReturn:
+    def fail(self, message: str, token: Token | None = None, code: str | None = None) -> NoReturn:
         token = token or self.tok
         found = "end of script" if token.kind == EOF else repr(token.value) if token.kind != NEWLINE else "newline"
         raise QLSyntaxError(
             f"{message}, found {found}",
+            code=code,
             line=token.line,
             column=token.column,
             source=self.source,
@@ -144,7 +155,7 @@ class Parser:
             if self.is_keyword("import"):
                 self.fail("Import statement is not at the beginning of the file")
             program.statements.append(self.parse_statement())
-            self.end_statement()
+            self.end_statement(program.statements[-1])
             self.skip_separators()
         return program
 
@@ -161,12 +172,13 @@ class Parser:
         while self.tok.kind == NEWLINE or self.is_op(";"):
             self.i += 1
 
-    def end_statement(self) -> None:
-        """A statement ends at `;`, a newline, `}` or the end; a block-bodied statement needs nothing more."""
+    def end_statement(self, statement: n.Node | None = None) -> None:
+        """A statement ends at `;`, a newline, `}` or the end; a loop or function with a block body needs nothing
+        more. An expression statement does, even an `if {...}` (QLExpress: `if (c) { 1 } 2` is a syntax error)."""
         if self.tok.kind in (NEWLINE, EOF) or self.is_op(";", "}"):
             return
         previous = self.tokens[self.i - 1]
-        if previous.kind == OP and previous.value == "}":
+        if previous.kind == OP and previous.value == "}" and not isinstance(statement, n.ExprStmt):
             return
         self.fail("expected end of statement")
 
@@ -289,7 +301,15 @@ class Parser:
             if not self.accept_op(","):
                 break
             self.skip_newlines()
+        if not self.is_op(";"):  # QLExpress: `localVariableDeclaration ';'`, a newline does not end a declaration
+            self.fail("a declaration must end with ';'")
+        self.check_class(type_name, tok)
         return n.VarDecl(tok.line, tok.column, type_name, names)
+
+    def check_class(self, type_name: str, tok: Token) -> None:
+        simple = type_name.rsplit(".", 1)[-1].removesuffix("[]").removesuffix("[]")
+        if simple not in KNOWN_CLASSES:
+            self.fail(f"class '{type_name}' not found", tok, code=errors.CLASS_NOT_FOUND)
 
     def parse_array_initializer(self) -> n.ListLit:
         tok = self.expect_op("{")
@@ -308,7 +328,7 @@ class Parser:
             if self.tok.kind == EOF:
                 self.fail("expected '}'")
             statements.append(self.parse_statement())
-            self.end_statement()
+            self.end_statement(statements[-1])
             self.skip_separators()
         self.advance()
         self.leave()
@@ -377,7 +397,9 @@ class Parser:
             if self.is_keyword(*PRIMITIVE_TYPES) or (
                 self.tok.kind == IDENT and (self.peek().kind == IDENT or self.is_op_at(1, "<", "["))
             ):
+                type_tok = self.tok
                 type_name = self.parse_type()
+                self.check_class(type_name, type_tok)
             if self.tok.kind != IDENT:
                 self.fail("expected a parameter name")
             name_tok = self.advance()
@@ -411,17 +433,20 @@ class Parser:
     def parse_expression(self) -> n.Node:
         self.enter()
         try:
-            left = self.parse_ternary()
-            if self.tok.kind == OP and self.tok.value in ASSIGN_OPS:
-                op_tok = self.advance()
-                if not isinstance(left, n.Name | n.Field | n.Index):
-                    self.fail("the left side of an assignment must be a variable, field or index", op_tok)
-                self.skip_newlines()
-                value = self.parse_expression()
-                return n.Assign(op_tok.line, op_tok.column, op_tok.value, left, value)
-            return left
+            return self.finish_assignment(self.parse_ternary())
         finally:
             self.leave()
+
+    def finish_assignment(self, left: n.Node) -> n.Node:
+        """`left = value` (or `+=` ...) when an assignment operator follows `left`, else `left` itself."""
+        if not (self.tok.kind == OP and self.tok.value in ASSIGN_OPS):
+            return left
+        op_tok = self.advance()
+        if not isinstance(left, n.Name | n.Field | n.Index):
+            self.fail("the left side of an assignment must be a variable, field or index", op_tok)
+        self.skip_newlines()
+        value = self.parse_expression()
+        return n.Assign(op_tok.line, op_tok.column, op_tok.value, left, value)
 
     def parse_ternary(self) -> n.Node:
         condition = self.parse_binary(2)
@@ -429,7 +454,8 @@ class Parser:
             return condition
         tok = self.advance()
         self.skip_newlines()
-        then = self.parse_expression()
+        # QLExpress: the then-branch is an operand or an assignment, not a ternary (`a ? b ? c : d : e` is an error)
+        then = self.finish_assignment(self.parse_binary_nested(2))
         self.skip_newlines()
         self.expect_op(":")
         self.skip_newlines()
@@ -486,25 +512,31 @@ class Parser:
 
     def parse_unary(self) -> n.Node:
         tok = self.tok
-        if tok.kind == OP and tok.value in ("!", "~", "+", "-", "++", "--"):
+        if tok.kind == OP and tok.value in _PREFIX_OPS:
             self.advance()
+            if self.tok.kind == OP and self.tok.value in _PREFIX_OPS:  # QLExpress: `prefixExpress? primaryNoFix`
+                self.fail("expected an expression")
             self.enter()
             try:
-                operand = self.parse_unary()
+                operand = self.parse_cast_or_postfix()
             finally:
                 self.leave()
             if tok.value in ("++", "--"):
-                if not isinstance(operand, n.Name | n.Field | n.Index):
-                    self.fail(f"'{tok.value}' needs a variable, field or index", tok)
                 return n.IncDec(tok.line, tok.column, tok.value, True, operand)
             if tok.value == "-" and isinstance(operand, n.Literal) and _is_number(operand.value):
                 value = operand.value
                 # copy_negate is exact: unary minus on a Decimal rounds to the context and overflows on 1E1000000
                 return n.Literal(tok.line, tok.column, value.copy_negate() if isinstance(value, Decimal) else -value)
             return n.Unary(tok.line, tok.column, tok.value, operand)
+        return self.parse_cast_or_postfix()
+
+    def parse_cast_or_postfix(self) -> n.Node:
+        tok = self.tok
         if self.is_cast():
             self.advance()
+            type_tok = self.tok
             type_name = self.parse_type()
+            self.check_class(type_name, type_tok)
             self.expect_op(")")
             self.enter()
             try:
@@ -515,33 +547,35 @@ class Parser:
         return self.parse_postfix(self.parse_primary())
 
     def is_cast(self) -> bool:
-        """`(int) x`, `(long) 2`, `(String) s`: a parenthesised type name followed by an operand."""
+        """`(int) x`, `(String) s`, and as in QLExpress any `(Name) operand`: `(x) - 1` casts `-1` to class x."""
         if not self.is_op("("):
             return False
         name = self.peek()
-        if not (
-            (name.kind == KEYWORD and name.value in PRIMITIVE_TYPES)
-            or (name.kind == IDENT and name.value in CAST_CLASSES)
+        if not ((name.kind == KEYWORD and name.value in PRIMITIVE_TYPES) or name.kind == IDENT):
+            return False
+        j = self.i + 2
+        tokens = self.tokens
+        while tokens[j].kind == OP and tokens[j].value == "." and tokens[j + 1].kind == IDENT:
+            j += 2
+        while (
+            tokens[j].kind == OP and tokens[j].value == "[" and tokens[j + 1].kind == OP and tokens[j + 1].value == "]"
         ):
+            j += 2
+        if not (tokens[j].kind == OP and tokens[j].value == ")"):
             return False
-        close = self.peek(2)
-        if not (close.kind == OP and close.value == ")"):
-            return False
-        after = self.peek(3)
+        after = tokens[j + 1]
         if after.kind in (NUMBER, STRING, TEMPLATE, IDENT, SELECTOR):
-            return after.value not in WORD_OPERATORS
+            return True
         if after.kind == KEYWORD:
-            return after.value in ("null", "true", "false", "new") or after.value in PRIMITIVE_TYPES
-        # `(long) -2` casts a negative number; `(Integer) - x` would be ambiguous, so only primitives allow a sign.
-        signs = ("+", "-", "++", "--") if name.kind == KEYWORD else ()
-        return after.kind == OP and after.value in ("(", "[", "{", "!", "~", *signs)
+            return after.value in _CAST_OPERAND_KEYWORDS or after.value in SOFT_KEYWORDS
+        return after.kind == OP and after.value in _CAST_OPERAND_OPS
 
     def parse_postfix(self, expr: n.Node) -> n.Node:
         while True:
             tok = self.tok
             if tok.kind == NEWLINE:
                 following = self.next_significant()
-                if following.kind == OP and following.value in (".", "?.", "*."):
+                if following.kind == OP and following.value in (".", "?.", "*.", "["):
                     self.skip_newlines()
                     continue
                 return expr
@@ -556,15 +590,11 @@ class Parser:
                 expr = n.MethodRef(name_tok.line, name_tok.column, expr, name_tok.value)
             elif op == "[":
                 expr = self.parse_index(expr)
-            elif op == "(":
+            elif op == "(":  # QLExpress calls names and methods only: not `f(1)(2)`, `l[0](1)` or `(x -> x)(1)`
+                self.fail("only a function or a variable holding a lambda can be called")
+            elif op in ("++", "--"):  # QLExpress: `primaryNoFix pathPart* suffixExpress?`, so the suffix ends it
                 self.advance()
-                args = self.parse_items(")")
-                expr = n.CallValue(tok.line, tok.column, expr, args)
-            elif op in ("++", "--"):
-                if not isinstance(expr, n.Name | n.Field | n.Index):
-                    return expr
-                self.advance()
-                expr = n.IncDec(tok.line, tok.column, op, False, expr)
+                return n.IncDec(tok.line, tok.column, op, False, expr)
             else:
                 return expr
             self.check_chain_depth(expr)
@@ -776,7 +806,7 @@ class Parser:
             if not (is_arrow or self.is_op(":")):
                 self.fail("expected ':' or '->'")
             if arrow is not None and arrow != is_arrow:
-                self.fail("a switch cannot mix 'case x:' and 'case x ->'")
+                self.fail("a switch cannot mix 'case x:' and 'case x ->'", code=errors.SWITCH_STYLE_MISMATCH)
             arrow = is_arrow
             self.advance()
             self.skip_newlines()
@@ -789,14 +819,14 @@ class Parser:
                     if self.tok.kind == EOF:
                         self.fail("expected '}'")
                     body.append(self.parse_statement())
-                    self.end_statement()
+                    self.end_statement(body[-1])
                     self.skip_separators()
             cases.append(n.SwitchCase(values, body, case_tok.line, case_tok.column))
             self.skip_separators()
         self.advance()
         return n.Switch(tok.line, tok.column, subject, cases, bool(arrow))
 
-    def parse_try(self) -> n.Try:
+    def parse_try(self) -> n.Try | n.Block:
         tok = self.advance()
         self.skip_newlines()
         body = self.parse_block()
@@ -822,8 +852,8 @@ class Parser:
             self.advance()
             self.skip_newlines()
             final = self.parse_block()
-        if not catches and final is None:
-            self.fail("a try needs a catch or a finally")
+        if not catches and final is None:  # QLExpress accepts `try { ... }` alone: it is the block
+            return body
         return n.Try(tok.line, tok.column, body, catches, final)
 
     def is_map_literal(self) -> bool:
@@ -902,6 +932,8 @@ class Parser:
     def parse_interpolation(self, part: Interpolation) -> n.Node:
         if self.interpolation == "variable":
             return n.Name(part.line, part.column, part.source.strip())
+        if not part.source.strip():
+            raise QLSyntaxError("empty ${} in a string", line=part.line, column=part.column, source=self.source)
         tokens = tokenize(part.source, strict_newlines=False, interpolation=self.interpolation)
         for token in tokens:
             if token.line == 1:
@@ -913,7 +945,7 @@ class Parser:
         inner.skip_separators()
         while inner.tok.kind != EOF:
             statements.append(inner.parse_statement())
-            inner.end_statement()
+            inner.end_statement(statements[-1])
             inner.skip_separators()
         if len(statements) == 1 and isinstance(statements[0], n.ExprStmt):
             return statements[0].expr

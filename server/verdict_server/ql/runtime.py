@@ -326,6 +326,11 @@ def _float_mul(a: float, b: float) -> float:
     return a * b
 
 
+def double_overflow() -> QLRuntimeError:
+    """An int too large for a double, in double arithmetic. QLExpress gives Infinity; QL reports the overflow."""
+    return fail(errors.INVALID_ARITHMETIC, "numeric overflow: an integer too large for a double")
+
+
 def add(left: Any, right: Any) -> Any:
     kl, kr = type(left), type(right)
     if kl is int and kr is int:
@@ -333,8 +338,10 @@ def add(left: Any, right: Any) -> Any:
     if (kl is float and (kr is float or kr is int)) or (kr is float and kl is int):
         try:
             return left + right
-        except OverflowError:  # a huge int does not convert to float implicitly
-            return to_float(left) + to_float(right)
+        except (
+            OverflowError
+        ):  # an int beyond the double range: the same error as compiled code's inline double arithmetic
+            raise double_overflow() from None
     if kl is str or kr is str:
         return concat(left, right)
     return _arith("+", left, right, _int_add, _float_add, _DECIMAL.add)
@@ -347,8 +354,10 @@ def sub(left: Any, right: Any) -> Any:
     if (kl is float and (kr is float or kr is int)) or (kr is float and kl is int):
         try:
             return left - right
-        except OverflowError:
-            return to_float(left) - to_float(right)
+        except (
+            OverflowError
+        ):  # an int beyond the double range: the same error as compiled code's inline double arithmetic
+            raise double_overflow() from None
     return _arith("-", left, right, _int_sub, _float_sub, _DECIMAL.subtract)
 
 
@@ -359,8 +368,10 @@ def mul(left: Any, right: Any) -> Any:
     if (kl is float and (kr is float or kr is int)) or (kr is float and kl is int):
         try:
             return left * right
-        except OverflowError:
-            return to_float(left) * to_float(right)
+        except (
+            OverflowError
+        ):  # an int beyond the double range: the same error as compiled code's inline double arithmetic
+            raise double_overflow() from None
     return _arith("*", left, right, _int_mul, _float_mul, _DECIMAL.multiply)
 
 
@@ -431,8 +442,8 @@ def mod(left: Any, right: Any) -> Any:
 
 
 def _decimal_remainder(a: Decimal, b: Decimal) -> Decimal:
-    if not b:
-        raise fail(errors.INVALID_ARITHMETIC, "Division by zero")
+    if not b:  # BigDecimal.remainder throws ArithmeticException, which QLExpress reports as a failed operator
+        raise fail(errors.EXECUTE_OPERATOR_EXCEPTION, "Division by zero")
     return _decimal_op(_DECIMAL.remainder, a, b)
 
 
@@ -483,6 +494,13 @@ def pos(value: Any) -> Any:
     raise fail(errors.INVALID_UNARY_OPERAND, f"invalid operand for '+': {type_name(value)}")
 
 
+def incdec_operand(op: str, value: Any) -> Any:
+    """The value `++`/`--` start from: numbers only (not null, strings or chars)."""
+    if is_number(value):
+        return value
+    raise fail(errors.INVALID_UNARY_OPERAND, f"invalid operand for '{op}': {type_name(value)}")
+
+
 def invert(value: Any) -> Any:
     if type(value) is int:
         return ~value
@@ -496,10 +514,8 @@ def _wrap(value: int, bits: int) -> int:
 
 def _shift_operands(op: str, left: Any, right: Any) -> tuple[int, int, int]:
     """The value, the distance and the Java width (32, 64, or 0 for BigInteger) of a shift."""
-    if type(left) is not int or not is_number(right):
-        raise _bad_operands(op, left, right)
-    if type(right) is not int:
-        raise fail(errors.EXECUTE_OPERATOR_EXCEPTION, f"shift distance must be an integer, got {type_name(right)}")
+    if type(left) is not int or type(right) is not int:
+        raise _bad_integer_operands(op, left, right)
     if _INT32_MIN <= left <= _INT32_MAX:
         return left, right & 31, 32
     if _INT64_MIN <= left <= _INT64_MAX:
@@ -526,15 +542,24 @@ def ushr(left: Any, right: Any) -> int:
     return _wrap((value & ((1 << bits) - 1)) >> distance, bits)
 
 
+def _bad_integer_operands(op: str, left: Any, right: Any) -> QLRuntimeError:
+    """QLExpress reports two numbers that are not both integers as a failed operator, anything else as a bad operand."""
+    if is_number(left) and is_number(right):
+        return fail(
+            errors.EXECUTE_OPERATOR_EXCEPTION, f"'{op}' needs integers, got {type_name(left)} and {type_name(right)}"
+        )
+    return _bad_operands(op, left, right)
+
+
 def _bit_operands(op: str, left: Any, right: Any) -> tuple[Any, Any]:
-    """`& | ^` take two integers, or two booleans where null reads as false."""
+    """`& | ^` take two integers, or two booleans where null reads as false (but not two nulls)."""
     if type(left) is int and type(right) is int:
         return left, right
     lb = left is None or left is True or left is False
     rb = right is None or right is True or right is False
-    if lb and rb:
+    if lb and rb and not (left is None and right is None):
         return bool(left), bool(right)
-    raise _bad_operands(op, left, right)
+    raise _bad_integer_operands(op, left, right)
 
 
 def bit_and(left: Any, right: Any) -> Any:
@@ -565,45 +590,56 @@ def eq(left: Any, right: Any) -> bool:
         return True
     kl, kr = type(left), type(right)
     if kl is kr:
-        if (kl is list or kl is dict) and _state.current is not None:
-            return _containers_equal(left, right)
+        if kl is float:
+            return double_compare(left, right) == 0
+        if kl is list or kl is dict:
+            return java_equals(left, right)
         return left == right
     if (kl is int or kl is float or kl is Decimal) and (kr is int or kr is float or kr is Decimal):
         if kl is float or kr is float:
-            return to_float(left) == to_float(right)
+            return double_compare(to_float(left), to_float(right)) == 0
         return left == right
     if isinstance(left, Mapping) and isinstance(right, Mapping):
-        return _containers_equal(left, right) if _state.current is not None else left == right
+        return java_equals(left, right)
     if kl is Char or kr is Char:
         left, right = _char_code(left), _char_code(right)
         return is_number(left) and is_number(right) and eq(left, right)
     return False
 
 
-def _containers_equal(left: Any, right: Any) -> bool:
-    """Python's == on two lists or two maps, walked here so that every container visited is charged: values that
-    share parts (`a = [a, a]`) are compared part by part, and the budget stops a comparison that would not end."""
-    if len(left) != len(right):
-        return False
-    charge(len(left))
+def double_compare(a: float, b: float) -> int:
+    """Java's Double.compare, which QLExpress uses for == and <: -0.0 is below 0.0, NaN equals NaN and is above all."""
+    if a < b:
+        return -1
+    if a > b:
+        return 1
+    if a == b:
+        if a == 0.0:
+            sign_a, sign_b = math.copysign(1.0, a), math.copysign(1.0, b)
+            return (sign_a > sign_b) - (sign_a < sign_b)
+        return 0
+    return (a != a) - (b != b)  # at least one NaN
+
+
+def java_equals(left: Any, right: Any) -> bool:
+    """List and map equality is Java's equals: elements of the same class and value (so [1] != [1.0]). Every
+    container visited is charged to the run's budget, so values that share parts (`a = [a, a]`) are compared part
+    by part and the budget stops a comparison that would not end."""
+    if left is right:
+        return True  # as Java's AbstractList/AbstractMap.equals: an object equals itself
     if isinstance(left, list):
-        pairs: Any = zip(left, right, strict=True)
-    else:
-        missing = _MISSING
-        pairs = ((item, right.get(key, missing)) for key, item in left.items())
-    for a, b in pairs:
-        if a is b:
-            continue
-        kind = type(a)
-        if kind is type(b) and (kind is list or kind is dict):
-            if not _containers_equal(a, b):
-                return False
-        elif b is _MISSING or a != b:
+        if not isinstance(right, list) or len(left) != len(right):
             return False
-    return True
-
-
-_MISSING = object()
+        charge(len(left))
+        return all(java_equals(a, b) for a, b in zip(left, right, strict=True))
+    if isinstance(left, Mapping):
+        if not isinstance(right, Mapping) or left.keys() != right.keys():
+            return False
+        charge(len(left))
+        return all(java_equals(left[key], right[key]) for key in left)
+    if is_number(left) and is_number(right):
+        return type_name(left) == type_name(right) and eq(left, right)
+    return type(left) is type(right) and left == right
 
 
 def index_of_equal(items: list[Any], value: Any) -> int:
@@ -633,8 +669,8 @@ def compare(op: str, left: Any, right: Any) -> int:
         left, right = _char_code(left), _char_code(right)
         kl, kr = type(left), type(right)
     if (kl is int or kl is float or kl is Decimal) and (kr is int or kr is float or kr is Decimal):
-        if kl is not kr and (kl is float or kr is float):
-            left, right = to_float(left), to_float(right)
+        if kl is float or kr is float:
+            return double_compare(to_float(left), to_float(right))
         return (left > right) - (left < right)
     if kl is kr and (kl is str or kl is bool or kl is Char):
         return (left > right) - (left < right)
@@ -762,14 +798,14 @@ def or_right(value: Any) -> bool:
 
 def and_all(values: tuple[Any, ...]) -> bool:
     """`and` (and `&&` with short-circuit off): every operand evaluated, then checked and combined."""
-    result = and_left(values[0])
+    result = and_right(values[0])
     for value in values[1:]:
         result = and_right(value) and result
     return result
 
 
 def or_all(values: tuple[Any, ...]) -> bool:
-    result = or_left(values[0])
+    result = or_right(values[0])
     for value in values[1:]:
         result = or_right(value) or result
     return result
@@ -850,8 +886,8 @@ def convert(type_name_: str, value: Any, code: str) -> Any:
     elif base in ("char", "Character"):
         if isinstance(value, str) and len(value) == 1:
             return Char(value)
-        if type(value) is int and 0 <= value <= 0xFFFF:
-            return Char(chr(value))
+        if is_number(value):
+            return Char(chr(_narrow(value, 32) & 0xFFFF))  # Java: a double narrows to int first, then to char
     elif base == "BigDecimal":
         if is_number(value):
             return to_decimal(value)
@@ -869,7 +905,7 @@ def convert(type_name_: str, value: Any, code: str) -> Any:
             return value
     else:
         return value
-    raise fail(code, f"cannot use {type_name(value)} as {type_name_}")
+    raise fail(code, f"cannot convert {type_name(value)} to {type_name_}")
 
 
 def _big_integer(value: int | float | Decimal) -> int:
@@ -883,7 +919,7 @@ def _big_integer(value: int | float | Decimal) -> int:
 
 
 def cast(type_name_: str, value: Any) -> Any:
-    return convert(type_name_, value, errors.INVALID_ARGUMENT)
+    return convert(type_name_, value, errors.INCOMPATIBLE_TYPE_CAST)
 
 
 _BOXED = {
@@ -954,8 +990,10 @@ def method_ref(obj: Any, name: str, anp: bool) -> Any:
 
 
 def spread_field(obj: Any, name: str, anp: bool) -> list[Any]:
-    if isinstance(obj, Mapping) and name in ("key", "value"):
-        return list(obj.keys() if name == "key" else obj.values())
+    if isinstance(obj, Mapping):
+        if name in ("key", "value"):
+            return list(obj.keys() if name == "key" else obj.values())
+        raise fail(errors.FIELD_NOT_FOUND, f"a spread over a Map has fields 'key' and 'value', not '{name}'")
     if not isinstance(obj, list):
         raise fail(errors.NONTRAVERSABLE_OBJECT, f"cannot spread over {type_name(obj)}")
     out: list[Any] = []
@@ -1011,10 +1049,14 @@ def index_or_null(obj: Any, key: Any) -> Any:
     return None if obj is None else index(obj, key)
 
 
+OPEN_BOUND = object()  # the bound a slice leaves out (`l[1:]`), unlike an explicit null
+
+
 def slice_(obj: Any, start: Any, stop: Any) -> Any:
+    first, last = _slice_bound(start), _slice_bound(stop)
     if not isinstance(obj, list):
         raise fail(errors.NONINDEXABLE_OBJECT, f"{type_name(obj)} cannot be sliced")
-    return charge_value(obj[_slice_bound(start) : _slice_bound(stop)])
+    return charge_value(obj[first:last])
 
 
 def slice_or_null(obj: Any, start: Any, stop: Any) -> Any:
@@ -1022,7 +1064,7 @@ def slice_or_null(obj: Any, start: Any, stop: Any) -> Any:
 
 
 def _slice_bound(value: Any) -> int | None:
-    if value is None:
+    if value is OPEN_BOUND:
         return None
     if not is_number(value) or (type(value) is not int and not math.isfinite(value)):
         raise fail(errors.INVALID_INDEX, f"a slice bound must be a number, got {type_name(value)}")
@@ -1167,18 +1209,29 @@ def catch_matches(exc: BaseException, types: tuple[str, ...]) -> bool:
 # -- budgets (see budget.py) -------------------------------------------------------------------------------
 
 
+def as_ql_error(exc: BaseException) -> QLError:
+    """The one mapping of a failure inside compiled code (or a host function it called) to a QLError; used by
+    Program.run and by script functions called from Python, so both report the same code."""
+    if isinstance(exc, QLError):
+        return exc
+    if isinstance(exc, RecursionError):
+        return fail(errors.EXECUTE_OPERATOR_EXCEPTION, "call depth limit exceeded (recursion too deep)")
+    if isinstance(exc, OverflowError):  # inline double arithmetic with an int too large for a double
+        return double_overflow()
+    if isinstance(exc, MemoryError):
+        return QLMemoryError("out of memory")
+    return fail(errors.BIZ_EXCEPTION, f"{type(exc).__name__}: {exc}")  # a host function failed
+
+
 def call_guarded(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     """Call compiled code from Python, turning every failure into a QLError."""
     try:
         return fn(*args)
     except QLError:
         raise
-    except RecursionError:
-        raise fail(errors.EXECUTE_OPERATOR_EXCEPTION, "call depth limit exceeded (recursion too deep)") from None
-    except MemoryError:
-        raise QLMemoryError("out of memory") from None
-    except Exception as exc:  # a host function failed
-        raise fail(errors.BIZ_EXCEPTION, f"{type(exc).__name__}: {exc}") from exc
+    except Exception as exc:
+        error = as_ql_error(exc)
+        raise error from (exc if error.code == errors.BIZ_EXCEPTION else None)  # keep a host function's traceback
 
 
 def set_global(store: dict[str, Any], name: str, value: Any) -> Any:

@@ -31,7 +31,7 @@ from typing import Any
 from . import errors
 from .budget import charge, charge_string, charge_value
 from .errors import QLRuntimeError
-from .runtime import MAX_LIST_LENGTH, MAX_STRING_LENGTH, index_of_equal
+from .runtime import MAX_LIST_LENGTH, MAX_STRING_LENGTH, QLFunction, catchable, index_of_equal, type_name
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Argument checking: every failure names the function (or method) and the argument.
@@ -42,25 +42,10 @@ def _invalid(name: str, message: str) -> QLRuntimeError:
 
 
 def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "double"
-    if isinstance(value, Decimal):
-        return "decimal"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "map"
-    if callable(value):
-        return "function"
-    return "unsupported value"
+    """Types are named as everywhere else in QL errors: the Java class (`Integer`, `String`, `List`, ...)."""
+    if callable(value) and not isinstance(value, type) and not isinstance(value, QLFunction):
+        return "Function"  # a host function
+    return type_name(value)
 
 
 def _check_arity(name: str, args: tuple[Any, ...], least: int, most: int) -> None:
@@ -797,22 +782,49 @@ def _list_only(name: str, receiver: Any) -> list[Any]:
     return receiver
 
 
+def _lambda_method(name: str, receiver: Any, args: tuple[Any, ...]) -> tuple[list[Any], Callable[..., Any]]:
+    """`filter`/`map` take exactly one lambda; QLExpress reports any other call as a method it cannot find."""
+    items = _list_only(name, receiver)
+    if len(args) != 1 or not callable(args[0]) or isinstance(args[0], type):
+        raise QLRuntimeError(
+            f"no method {name}({', '.join(_type_name(arg) for arg in args)}) on List", code=errors.METHOD_NOT_FOUND
+        )
+    return items, args[0]
+
+
+def _invoke_failed(name: str, reason: str) -> QLRuntimeError:
+    return QLRuntimeError(f"error when invoking method '{name}': {reason}", code=errors.INVOKE_METHOD_UNKNOWN_ERROR)
+
+
 def m_filter(receiver: Any, *args: Any) -> list[Any]:
     """l.filter(x -> cond): a new list of the elements for which the lambda returns true."""
-    items = _list_only("filter", receiver)
-    _check_arity("filter", args, 1, 1)
-    predicate = _need_callable("filter", "argument 1", args[0])
+    items, predicate = _lambda_method("filter", receiver, args)
     charge(len(items))
-    return charge_value([item for item in items if predicate(item) is True])
+    kept = []
+    for item in items:
+        try:
+            keep = predicate(item)
+        except QLRuntimeError as exc:
+            if not catchable(exc):
+                raise
+            raise _invoke_failed("filter", exc.reason) from None
+        if keep is not True and keep is not False:
+            raise _invoke_failed("filter", f"the lambda must return a Boolean, got {_type_name(keep)}")
+        if keep:
+            kept.append(item)
+    return charge_value(kept)
 
 
 def m_map(receiver: Any, *args: Any) -> list[Any]:
     """l.map(x -> value): a new list of the lambda's results."""
-    items = _list_only("map", receiver)
-    _check_arity("map", args, 1, 1)
-    function = _need_callable("map", "argument 1", args[0])
+    items, function = _lambda_method("map", receiver, args)
     charge(len(items))
-    return charge_value([function(item) for item in items])
+    try:
+        return charge_value([function(item) for item in items])
+    except QLRuntimeError as exc:
+        if not catchable(exc):
+            raise
+        raise _invoke_failed("map", exc.reason) from None
 
 
 def m_join(receiver: Any, *args: Any) -> str:

@@ -4,6 +4,7 @@ Imports only `..ql` and `..document`; the service layer builds a RouteIndex per 
 """
 
 from .body import BodyError, parse_json_body
+from .inbound import MAX_TOPIC_LENGTH, InvalidMessage, inbound_message, raw_body
 from .route import (
     CONDITION_FALSE,
     ERROR,
@@ -17,11 +18,12 @@ from .route import (
     RouteOutcome,
     Skipped,
 )
-from .selection import SystemNotFound, set_selection
+from .selection import SystemNotFound, edit_selection, set_selection
 from .table import CompiledRouteTable, CompiledSystem, compile_route_table
 
 __all__ = [
     "CONDITION_FALSE",
+    "MAX_TOPIC_LENGTH",
     "ERROR",
     "GRAY_EXCLUDED",
     "NOT_FIRST",
@@ -31,12 +33,16 @@ __all__ = [
     "CompiledRouteTable",
     "CompiledSystem",
     "Destination",
+    "InvalidMessage",
     "Message",
     "RouteIndex",
     "RouteOutcome",
     "Skipped",
     "SystemNotFound",
     "compile_route_table",
+    "inbound_message",
     "parse_json_body",
+    "edit_selection",
+    "raw_body",
     "set_selection",
 ]

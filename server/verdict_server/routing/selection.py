@@ -17,7 +17,13 @@ class SystemNotFound(LookupError):
 
 
 def set_selection(text: str, system: str, selected: bool) -> str:
-    doc = load_document(text)
+    return edit_selection(load_document(text), system, selected).text
+
+
+def edit_selection(doc: SourceDocument, system: str, selected: bool) -> SourceDocument:
+    """set_selection on a document already parsed; returns the edited document, parsed (by the check of the edit),
+    so a caller that compiles it next parses nothing again."""
+    text = doc.text
     index = _find_system(doc, system)
     literal = "true" if selected else "false"
     entry_path = f"systems[{index}]"
@@ -25,8 +31,7 @@ def set_selection(text: str, system: str, selected: bool) -> str:
         new_text = _replace_value(text, doc.spans[f"{entry_path}.selected"], literal)
     else:
         new_text = _insert_key(text, doc.spans[entry_path], doc.spans[f"{entry_path}.system"], literal)
-    _check_rewrite(doc, new_text, index, selected)
-    return new_text
+    return _check_rewrite(doc, new_text, index, selected)
 
 
 def _find_system(doc: SourceDocument, system: str) -> int:
@@ -61,9 +66,11 @@ def _insert_key(text: str, entry: ValueSpan, system_value: ValueSpan, literal: s
     return text[:line_end] + f"{newline}{indent}selected: {literal}" + text[line_end:]
 
 
-def _check_rewrite(doc: SourceDocument, new_text: str, index: int, selected: bool) -> None:
+def _check_rewrite(doc: SourceDocument, new_text: str, index: int, selected: bool) -> SourceDocument:
     """The edit must change that one value and nothing else; anything else is a bug, never a silent corruption."""
     expected = copy.deepcopy(doc.data)
     expected["systems"][index]["selected"] = selected
-    if load_document(new_text).data != expected:
+    edited = load_document(new_text)
+    if edited.data != expected:
         raise ValueError(f"could not rewrite 'selected' of systems[{index}] in place; the document was left unchanged")
+    return edited

@@ -156,7 +156,7 @@ class CompiledRuleSet:
         except _Failed as failed:
             return self._failed(failed.failure, matched, conditions, explain)
         trace = self._trace(matched, conditions, None) if explain else ()
-        return Decision(result, tuple([rule.id for rule in matched if rule.id]), trace=trace)
+        return Decision(result, tuple([rule.id for rule in matched if rule.id]), trace=trace, defaulted=not matched)
 
     def evaluate_many(
         self,
@@ -212,7 +212,7 @@ class CompiledRuleSet:
         if self.on_error == ON_ERROR_FAIL:
             raise RuleSetFailure(failure)
         trace = self._trace(matched, conditions, failure) if explain else ()
-        return Decision(self._default(), degraded=True, error=failure, trace=trace)
+        return Decision(self._default(), degraded=True, error=failure, trace=trace, defaulted=True)
 
     # Explaining ---------------------------------------------------------------------------------------------------
 

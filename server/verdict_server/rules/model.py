@@ -64,6 +64,7 @@ class Decision:
     degraded: bool = False
     error: EvalFailure | None = None
     trace: tuple[RuleTraceEntry, ...] = ()
+    defaulted: bool = False  # the result is the rule set's `default` (no rule matched, or a failure degraded)
 
 
 class RuleSetFailure(Exception):

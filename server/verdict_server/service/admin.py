@@ -1,8 +1,8 @@
 """AdminService: versioned documents behind the bearer token.
 
 A document is compiled before it is stored, so nothing that would fail to serve is ever written. After a write the
-catalog reloads at once, so the writer's own server serves the new version on the next call; other processes pick
-it up from the store's change marker. A write whose content equals the head's writes nothing and answers
+catalog installs that compiled document at once (no second compile), so the writer's own server serves the new
+version on the next call; other replicas hear of it from the store (a notification, or the change marker). A write whose content equals the head's writes nothing and answers
 `unchanged` (a re-applied file, a switch already in that state, a rollback to what is already served).
 Every error leaves through errors.py, with its stable reason.
 """
@@ -21,12 +21,12 @@ import grpc
 
 from verdict.v1 import admin_pb2, admin_pb2_grpc
 
-from ..document import KINDS, ROUTE_TABLE, DocumentInvalid, Problem
-from ..routing import SystemNotFound, set_selection
+from ..document import KINDS, ROUTE_TABLE, DocumentInvalid, Problem, SourceDocument, load_document
+from ..routing import SystemNotFound, edit_selection
 from ..store import DocumentRecord, NotFound, StoreError, VersionConflict
 from . import errors
 from .auth import TokenCheck
-from .catalog import Catalog, compile_document
+from .catalog import Catalog, Compiled, compile_document, compile_parsed
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
 
     def PutDocument(self, request, context):
         self._auth.require(context)
-        doc = self._compile(request.content, context)
+        doc, compiled = self._compile(request.content, context)
         with _store_errors(context):
             head = self._unchanged_head(doc.kind, doc.name, request.content, request.expected_version)
             if head is not None:
@@ -57,7 +57,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             record = self._store.put(
                 doc.kind, doc.name, request.content, expected_version=request.expected_version, author=request.author
             )
-        return admin_pb2.PutDocumentResponse(document=self._written(record, "put"))
+        return admin_pb2.PutDocumentResponse(document=self._written(record, "put", compiled))
 
     def GetDocument(self, request, context):
         self._auth.require(context)
@@ -105,7 +105,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             record = self._store.delete(
                 request.kind, request.name, expected_version=request.expected_version, author=request.author
             )
-        return admin_pb2.DeleteDocumentResponse(document=self._written(record, "delete"))
+        return admin_pb2.DeleteDocumentResponse(document=self._written(record, "delete", None))
 
     def ValidateDocument(self, request, context):
         self._auth.require(context)
@@ -130,7 +130,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                     f"version {request.version} records a deletion; activate a version with content",
                 )
             # Re-check that the old text still compiles: the language or server may have changed since it was written.
-            self._compile(old.content, context)
+            _, compiled = self._compile(old.content, context)
             head = self._unchanged_head(request.kind, request.name, old.content, request.expected_version)
             if head is not None:
                 return admin_pb2.ActivateVersionResponse(document=_version(head), unchanged=True)
@@ -141,7 +141,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 expected_version=request.expected_version,
                 author=request.author,
             )
-        return admin_pb2.ActivateVersionResponse(document=self._written(record, f"activate v{request.version}"))
+        return admin_pb2.ActivateVersionResponse(
+            document=self._written(record, f"activate v{request.version}", compiled)
+        )
 
     def SetSelection(self, request, context):
         self._auth.require(context)
@@ -154,7 +156,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 head = self._store.get(ROUTE_TABLE, request.table)
                 _check_expected(head, request.expected_version)
                 try:
-                    content = set_selection(head.content, request.system, request.selected)
+                    edited = edit_selection(self._parsed(head, context), request.system, request.selected)
                 except SystemNotFound:
                     errors.abort(
                         context,
@@ -163,9 +165,10 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                         f"route table '{request.table}' has no system '{request.system}'",
                         metadata={"table": request.table, "system": request.system},
                     )
+                content = edited.text
                 if content == head.content:
                     return admin_pb2.SetSelectionResponse(document=_version(head), unchanged=True)
-                self._compile(content, context)
+                compiled = self._compile_parsed(edited, context)
                 try:
                     record = self._store.put(
                         ROUTE_TABLE, request.table, content, expected_version=head.version, author=request.author
@@ -175,7 +178,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                         raise
                     continue
             action = "select" if request.selected else "deselect"
-            return admin_pb2.SetSelectionResponse(document=self._written(record, f"{action} {request.system}"))
+            return admin_pb2.SetSelectionResponse(
+                document=self._written(record, f"{action} {request.system}", compiled)
+            )
         errors.abort(
             context,
             grpc.StatusCode.ABORTED,
@@ -184,12 +189,27 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             metadata={"kind": ROUTE_TABLE, "name": request.table},
         )
 
-    def _compile(self, content: str, context: grpc.ServicerContext):
+    def _compile(self, content: str, context: grpc.ServicerContext) -> tuple[SourceDocument, Compiled]:
         try:
-            doc, _ = compile_document(content, self._catalog.engine)
+            return compile_document(content, self._catalog.engine)
         except DocumentInvalid as err:
             errors.invalid_document(context, err.problems, _problems_message(err.problems))
-        return doc
+
+    def _parsed(self, head: DocumentRecord, context: grpc.ServicerContext) -> SourceDocument:
+        """The head's parsed document: the one the snapshot serving that version already holds, else parsed now."""
+        serving = self._catalog.document(head.kind, head.name, head.version)
+        if serving is not None and serving.text == head.content:
+            return serving
+        try:
+            return load_document(head.content)
+        except DocumentInvalid as err:
+            errors.invalid_document(context, err.problems, _problems_message(err.problems))
+
+    def _compile_parsed(self, doc: SourceDocument, context: grpc.ServicerContext) -> Compiled:
+        try:
+            return compile_parsed(doc, self._catalog.engine)
+        except DocumentInvalid as err:
+            errors.invalid_document(context, err.problems, _problems_message(err.problems))
 
     def _unchanged_head(self, kind: str, name: str, content: str, expected_version: int) -> DocumentRecord | None:
         """The live head when it already holds `content` (after the same expected_version check a write does)."""
@@ -200,9 +220,10 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         _check_expected(head, expected_version)
         return head if head.content == content else None
 
-    def _written(self, record: DocumentRecord, action: str) -> admin_pb2.DocumentVersion:
+    def _written(self, record: DocumentRecord, action: str, compiled: Compiled | None) -> admin_pb2.DocumentVersion:
+        """Called only after the store committed the write: what is acknowledged is stored."""
         log.info("%s %s/%s -> v%d by %r", action, record.kind, record.name, record.version, record.author)
-        self._catalog.reload()
+        self._catalog.install(record, compiled)
         return _version(record)
 
 

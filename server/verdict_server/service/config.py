@@ -7,6 +7,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..store.url import StoreUrlError, dir_url, parse_store_url, sqlite_url
+
+DB_FILE_NAME = "verdict.db"
+
 
 def default_data_dir() -> Path:
     """$VERDICT_DATA, else the XDG data directory: the same store whichever folder the server starts in."""
@@ -16,15 +20,30 @@ def default_data_dir() -> Path:
     return Path(base) / "verdict"
 
 
+DEFAULT_CONCURRENCY_LIMIT = 2048  # a memory guard, far above what one process serves: the queue bound sheds first
+
+
+def store_url_of(store: str | None, rules_dir: Path | None, data_dir: Path) -> str:
+    """The store a process serves: --store, else --rules-dir as a dir:// URL, else the SQLite file in --data."""
+    if store:
+        return store
+    if rules_dir is not None:
+        return dir_url(rules_dir)
+    return sqlite_url(data_dir / DB_FILE_NAME)
+
+
 @dataclass
 class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 50051
     data_dir: Path = field(default_factory=default_data_dir)
     rules_dir: Path | None = None
+    store: str | None = None  # a store URL (postgresql://, sqlite:///, dir:///); default: DATA_DIR/verdict.db
     admin_token_file: Path | None = None
     workers: int = 16
-    max_concurrent_rpcs: int | None = None  # None = 4 × workers: beyond it callers get RESOURCE_EXHAUSTED, not a queue
+    # Calls accepted at once (running or waiting for a worker); beyond it new ones get RESOURCE_EXHAUSTED at once.
+    max_concurrent_rpcs: int | None = None  # None = max(2048, 4 × workers)
+    max_queue_ms: float = 1000.0  # a call that waited longer than this for a worker is shed (RESOURCE_EXHAUSTED)
     max_message_bytes: int = 4 * 1024 * 1024
     keepalive_time_s: float = 60.0
     keepalive_timeout_s: float = 20.0
@@ -47,8 +66,11 @@ class ServeConfig:
     handshake_timeout_s: float = 5.0
     max_connection_idle_s: float = 600.0
 
+    def store_url(self) -> str:
+        return store_url_of(self.store, self.rules_dir, self.data_dir)
+
     def concurrency_limit(self) -> int:
-        return self.max_concurrent_rpcs or 4 * self.workers
+        return self.max_concurrent_rpcs or max(DEFAULT_CONCURRENCY_LIMIT, 4 * self.workers)
 
     def masked_fields(self) -> frozenset[str]:
         return frozenset(name.strip() for name in self.decision_log_mask.split(",") if name.strip())
@@ -66,6 +88,8 @@ class ServeConfig:
             found.append(f"--workers must be at least 1, got {self.workers}")
         if not 0.0 <= self.decision_log_sample <= 1.0:
             found.append(f"--decision-log-sample must be between 0 and 1, got {self.decision_log_sample}")
+        if self.max_queue_ms <= 0:
+            found.append(f"--max-queue-ms must be positive, got {self.max_queue_ms}")
         for name in ("max_run_memory_mb", "max_batch_ms", "pinned_cache_mb", "max_connections"):
             if getattr(self, name) < 1:
                 found.append(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
@@ -74,6 +98,13 @@ class ServeConfig:
                 found.append(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         if self.poll_interval_s <= 0:
             found.append(f"--poll-interval-s must be positive, got {self.poll_interval_s}")
+        if self.store and self.rules_dir is not None:
+            found.append("--store and --rules-dir name two stores; give one (--rules-dir DIR is --store dir://DIR)")
+        if self.store:
+            try:
+                parse_store_url(self.store)
+            except StoreUrlError as err:
+                found.append(f"--store: {err}")
         if self.processes > 1 and self.port == 0:
             found.append("--processes > 1 needs a fixed --port (the workers share it with SO_REUSEPORT)")
         return found

@@ -25,9 +25,10 @@ from ..routing import (
     NOT_SELECTED,
     TAG_MISMATCH,
     BodyError,
-    Message,
+    InvalidMessage,
     RouteOutcome,
-    parse_json_body,
+    inbound_message,
+    raw_body,
 )
 from ..rules import BatchStopped, Decision, EvalFailure, RuleSetFailure
 from ..rules.values import NotPlain, plain
@@ -49,7 +50,6 @@ from .observe import Observer
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 10_000
-MAX_TOPIC_LENGTH = 1024
 ADHOC_TIMEOUT_MS = 50
 MAX_EXPRESSION_CHARS = 64 * 1024  # compiling is not budgeted like running: keep what one call can ask for small
 MAX_BATCH_MS = 10_000  # one EvaluateBatch ends at its caller's deadline or after this long, whichever comes first
@@ -201,6 +201,8 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
             )
         if decision.matched_rules:
             response.matched_rules.extend(decision.matched_rules)
+        if decision.defaulted:
+            response.defaulted = True
         if decision.degraded:
             response.degraded = True
         if decision.error is not None:
@@ -259,20 +261,12 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
     # Route ----------------------------------------------------------------------------------------------------
 
     def Route(self, request: decision_pb2.RouteRequest, context: grpc.ServicerContext) -> decision_pb2.RouteResponse:
-        topic = request.topic
-        if not topic or len(topic) > MAX_TOPIC_LENGTH or "" in topic.split("."):
-            errors.invalid_field(
-                context,
-                "topic",
-                f"must be 1-{MAX_TOPIC_LENGTH} characters of '.'-separated non-empty words, got {topic!r:.200}",
+        try:
+            message = inbound_message(
+                request.topic, request.tags, request.key, request.properties, _body_loader(request)
             )
-        message = Message(
-            topic=topic,
-            tags=tuple(request.tags),
-            key=request.key,
-            properties=dict(request.properties),
-            body=_body_loader(request),
-        )
+        except InvalidMessage as err:
+            errors.invalid_field(context, err.field, err.problem)
         snapshot = self._catalog.snapshot
         outcome = snapshot.route_index.route(message)
         response = decision_pb2.RouteResponse(decision_id=self._ids.next())
@@ -295,8 +289,7 @@ def _body_loader(request: decision_pb2.RouteRequest) -> Callable[[], Any]:
 
         return load_struct
     if payload == "body":
-        raw, content_type = request.body, request.content_type
-        return lambda: parse_json_body(raw, content_type)
+        return raw_body(request.body, request.content_type)
     return lambda: None
 
 

@@ -53,10 +53,12 @@ STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
 TOKEN_MISSING = "TOKEN_MISSING"
 TOKEN_INVALID = "TOKEN_INVALID"
 REQUEST_UNDECODABLE = "REQUEST_UNDECODABLE"
+OVERLOADED = "OVERLOADED"
 BATCH_STOPPED = "BATCH_STOPPED"  # an EvaluateBatch stopped at its deadline, the server's maximum, or a cancel
 
 QL_TIMEOUT_CODE = "SCRIPT_TIME_OUT"  # the QLExpress error code of a broken time budget
 STORE_RETRY_DELAY_S = 1.0
+OVERLOAD_RETRY_DELAY_S = 0.2
 MAX_VIOLATIONS = 100  # a document with thousands of problems must not make a trailer larger than gRPC accepts
 
 
@@ -98,8 +100,11 @@ def abort(
 
 
 def _trailing_metadata(context: grpc.ServicerContext) -> Iterable[tuple[str, str]]:
-    reader = getattr(context, "trailing_metadata", None)
-    existing = reader() if callable(reader) else None
+    """What the call has set so far: grpc's own context can say, the abstract one (grpc_testing's) cannot."""
+    try:
+        existing = context.trailing_metadata()
+    except (AttributeError, NotImplementedError):
+        return ()
     return [(k, v) for k, v in existing or () if k != rpc_status.GRPC_DETAILS_METADATA_KEY]
 
 

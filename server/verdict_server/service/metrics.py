@@ -71,6 +71,13 @@ class Metrics:
             multiprocess_mode="max",
         )
         self.reloads = Counter("verdict_snapshot_reloads", "Snapshot rebuilds", registry=r)
+        self.store_up = Gauge(
+            "verdict_store_up",
+            "1 while the store answers, 0 while it is unreachable (the last loaded snapshot keeps serving)",
+            registry=r,
+            multiprocess_mode="min",
+        )
+        self.store_up.set(1)
 
     def child(self, metric: Any, *labels: str) -> Any:
         """metric.labels(*labels), remembered: prometheus' own lookup takes a lock and costs ~1 µs a call."""
@@ -79,6 +86,14 @@ class Metrics:
         if found is None:
             found = self._children.setdefault(key, metric.labels(*labels))
         return found
+
+    def snapshot_loaded(self, snapshot: Any) -> None:
+        """After each catalog reload: the snapshot's generation and what it holds."""
+        self.reloads.inc()
+        self.snapshot_generation.set(snapshot.generation)
+        self.documents.labels("RuleSet").set(len(snapshot.rule_sets))
+        self.documents.labels("RouteTable").set(len(snapshot.route_tables))
+        self.load_errors.set(len(snapshot.load_errors))
 
     def watch_compile_cache(self, cache_info: Callable[[], Any]) -> None:
         """Exports the QL compile cache's counters as they are at scrape time (single-process mode only)."""

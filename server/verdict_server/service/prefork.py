@@ -57,22 +57,15 @@ class Supervisor:
 
     def _prepare_shared_state(self) -> None:
         # Imported here: these modules import nothing of gRPC's, but keep the supervisor's footprint obvious.
-        from ..store import SqliteStore
         from .auth import load_or_create_token
-        from .seed import seed_examples
+        from .stores import open_serving_store
 
         config = self.config
         config.data_dir.mkdir(parents=True, exist_ok=True)
         _token, self._token_path = load_or_create_token(config.admin_token_file, config.data_dir)
-        if config.rules_dir is None:
-            db = config.data_dir / "verdict.db"
-            is_new = not db.exists()
-            store = SqliteStore(db)
-            try:
-                if is_new and config.seed:
-                    seed_examples(store)
-            finally:
-                store.close()
+        open_serving_store(
+            config.store_url(), seed=config.seed
+        ).close()  # creates and seeds a new store once, before the workers race for it
 
     def _spawn(self, worker: _Worker) -> None:
         pid = os.fork()

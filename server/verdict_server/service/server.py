@@ -6,7 +6,6 @@ import logging
 import signal
 import ssl
 import threading
-from concurrent import futures
 from pathlib import Path
 
 import grpc
@@ -15,7 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from verdict.v1 import admin_pb2, admin_pb2_grpc, decision_pb2, decision_pb2_grpc
 
 from .. import ql
-from ..store import ChangePoller, DirectoryStore, SqliteStore, Store, StoreError
+from ..store import ChangePoller, Store, StoreError
 from .admin import AdminServicer
 from .auth import TokenCheck, load_or_create_token
 from .catalog import Catalog, Snapshot
@@ -26,15 +25,16 @@ from .decision_log import DecisionLog
 from .interceptors import ServingInterceptor
 from .metrics import Metrics
 from .observe import ServingObserver
+from .queueing import QueueTimingExecutor
 from .reflection import enable_reflection
 from .seed import seed_examples
+from .stores import open_serving_store
 
 log = logging.getLogger(__name__)
 
 DECISION_SERVICE = decision_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-DB_FILE_NAME = "verdict.db"
 MIN_STREAMS_PER_CONNECTION = 100
 MIN_PENDING_CALLS = 10_000
 
@@ -58,6 +58,7 @@ class VerdictServer:
         self._poller: ChangePoller | None = None
         self._connections: ConnectionWatch | None = None
         self.max_connections = 0
+        self._store_up = True
         self.port = 0
         self.metrics_port = 0
         self.token_path: Path | None = None
@@ -65,7 +66,8 @@ class VerdictServer:
     def start(self) -> int:
         config = self.config
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-        self.store = self._open_store()
+        self.store = open_serving_store(config.store_url(), seed=config.seed)
+        self._created_at_open = getattr(self.store, "created", False)
         max_memory = config.max_run_memory_mb * 1024 * 1024
         engine = ql.Engine(stdlib=True, max_memory_bytes=max_memory)
         self.catalog = Catalog(
@@ -79,51 +81,61 @@ class VerdictServer:
         self.max_connections = connection_limit(config.max_connections, raise_file_limit())
         self._server = self._build_server(engine, token)
         self.port = self._add_port(self._server)
-        self.catalog.reload(force=True)
+        self._first_load()
         self._server.start()
-        self._poller = ChangePoller(self.store, self.catalog.reload, interval_s=config.poll_interval_s)
+        self._poller = ChangePoller(
+            self.store, self._store_changed, interval_s=config.poll_interval_s, on_reachable=self._store_reachable
+        )
         self._poller.start()
         self._connections = ConnectionWatch(self.max_connections)
         self._connections.start()
         if config.metrics_port is not None and not self.shared_port:
             self.metrics.watch_compile_cache(engine.cache_info)
             self.metrics_port = self.metrics.serve(config.metrics_port, config.host)
+        if self.catalog.loaded:
+            self._now_serving()
+        return self.port
+
+    def _first_load(self) -> None:
+        """Load everything before serving. A database that does not answer yet is not fatal: health stays
+        NOT_SERVING (there is nothing to serve) and the poller keeps trying."""
+        try:
+            self.catalog.reload(force=True)
+        except StoreError as err:
+            self._store_up = False
+            self.metrics.store_up.set(0)
+            log.error("%s; NOT_SERVING until the store answers", err)
+
+    def _store_changed(self) -> None:
+        was_loaded = self.catalog.loaded
+        self.catalog.reload()
+        if not was_loaded and self.catalog.loaded:
+            if self.config.seed and not self._created_at_open and getattr(self.store, "created", False):
+                seed_examples(self.store)  # the database came up empty after this replica started: a new store
+                self.catalog.reload()
+            self._now_serving()
+
+    def _store_reachable(self, up: bool) -> None:
+        was_up, self._store_up = self._store_up, up
+        self.metrics.store_up.set(1 if up else 0)
+        if up and not was_up:
+            log.info("the store answers again: %s", _store_name(self.store))
+        elif not up:
+            log.error(
+                "the store is unreachable: %s; serving the last loaded snapshot, admin writes fail with UNAVAILABLE",
+                _store_name(self.store),
+            )
+
+    def _now_serving(self) -> None:
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
         snapshot = self.catalog.snapshot
         log.info(
             "serving on %s:%d: %d rule sets, %d route tables",
-            config.host,
+            self.config.host,
             self.port,
             len(snapshot.rule_sets),
             len(snapshot.route_tables),
         )
-        return self.port
-
-    def _open_store(self) -> Store:
-        """The store; every way it cannot be opened stops the start with one line naming the file and the fix."""
-        config = self.config
-        if config.rules_dir is not None:
-            try:
-                return DirectoryStore(config.rules_dir)
-            except StoreError as err:
-                raise SystemExit(f"verdict: --rules-dir: {err}") from None
-        data_dir = config.data_dir
-        _private_directory(data_dir)
-        db = data_dir / DB_FILE_NAME
-        # A 0-byte file is what an interrupted first start (or `touch`) leaves: SQLite reads it as an empty database,
-        # so it is treated as new and seeded rather than served empty.
-        is_new = not db.exists() or db.stat().st_size == 0
-        try:
-            store = SqliteStore(db)
-        except (StoreError, OSError) as err:
-            raise SystemExit(
-                f"verdict: cannot open the database {db}: {_reason(err)} (restore it from a backup, or move it away "
-                "to start with a new one)"
-            ) from None
-        _private_files(db)
-        if is_new and config.seed and not store.heads():
-            seed_examples(store)
-        return store
 
     def _build_server(self, engine: ql.Engine, token: str) -> grpc.Server:
         config = self.config
@@ -149,8 +161,8 @@ class VerdictServer:
             *server_options(self.max_connections, config.handshake_timeout_s, config.max_connection_idle_s),
         ]
         server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="verdict-rpc"),
-            interceptors=[ServingInterceptor(self.metrics)],
+            QueueTimingExecutor(max_workers=config.workers, thread_name_prefix="verdict-rpc"),
+            interceptors=[ServingInterceptor(self.metrics, max_queue_s=config.max_queue_ms / 1000)],
             options=options,
             maximum_concurrent_rpcs=config.concurrency_limit(),
         )
@@ -178,19 +190,17 @@ class VerdictServer:
                 port = server.add_secure_port(address, _server_credentials(config))
             else:
                 port = server.add_insecure_port(address)
-        except RuntimeError as err:  # grpc raises RuntimeError when the address cannot be bound
-            raise SystemExit(f"verdict: cannot listen on {address}: {err}") from None
+        except RuntimeError:  # grpc raises RuntimeError when the address cannot be bound; its text adds nothing
+            port = 0
         if port == 0:
-            raise SystemExit(f"verdict: cannot listen on {address} (in use, or not a local address)")
+            raise SystemExit(
+                f"verdict: cannot listen on {address}: the port is in use or the host is not an address of this "
+                "machine; choose another with --port N (0 picks a free one) or --host"
+            )
         return port
 
     def _reloaded(self, snapshot: Snapshot) -> None:
-        metrics = self.metrics
-        metrics.reloads.inc()
-        metrics.snapshot_generation.set(snapshot.generation)
-        metrics.documents.labels("RuleSet").set(len(snapshot.rule_sets))
-        metrics.documents.labels("RouteTable").set(len(snapshot.route_tables))
-        metrics.load_errors.set(len(snapshot.load_errors))
+        self.metrics.snapshot_loaded(snapshot)
 
     def _set_health(self, status: int) -> None:
         for service in ("", DECISION_SERVICE, ADMIN_SERVICE):
@@ -209,6 +219,10 @@ class VerdictServer:
             self.store.close()
         if self.decision_log is not None:
             self.decision_log.close()
+
+
+def _store_name(store: Store | None) -> str:
+    return str(getattr(store, "name", None) or getattr(store, "path", None) or "the store")
 
 
 def _server_credentials(config: ServeConfig) -> grpc.ServerCredentials:
@@ -251,36 +265,6 @@ def _read_pem(path: Path | None, flag: str) -> bytes:
         return Path(path).read_bytes()
     except OSError as err:
         raise SystemExit(f"verdict: {flag} {path}: {err.strerror}") from None
-
-
-def _private_directory(path: Path) -> None:
-    """The data directory holds every rule and the admin token: created 0700; an existing one open to other users
-    is reported (its owner chose it; the database and token inside are 0600 anyway)."""
-    try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        mode = path.stat().st_mode
-    except OSError as err:
-        raise SystemExit(f"verdict: cannot create the data directory {path}: {err.strerror}") from None
-    if mode & 0o077:
-        log.warning("the data directory %s is open to other users (mode %o); chmod 700 it", path, mode & 0o777)
-
-
-def _private_files(db: Path) -> None:
-    """SQLite creates its files with the umask (often 0644: any local user could read every whitelist)."""
-    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
-        try:
-            if path.stat().st_mode & 0o077:
-                path.chmod(0o600)
-        except FileNotFoundError:
-            continue
-        except OSError as err:
-            raise SystemExit(f"verdict: cannot make {path} private (chmod 600): {err.strerror}") from None
-
-
-def _reason(err: Exception) -> str:
-    text = str(err)
-    prefix = "cannot open the store: "
-    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 def serve(config: ServeConfig, *, shared_port: bool = False, announce: bool = True) -> int:

@@ -2,7 +2,7 @@
 
 The service maps them to gRPC status codes: NotFound → NOT_FOUND, VersionConflict → ABORTED,
 ReadOnlyStore → FAILED_PRECONDITION, StoreFull → RESOURCE_EXHAUSTED, DocumentTooLarge → INVALID_ARGUMENT,
-StoreBusy and any other StoreError → UNAVAILABLE (see docs/storage.md).
+StoreBusy, StoreUnreachable and any other StoreError → UNAVAILABLE (see docs/storage.md).
 """
 
 from __future__ import annotations
@@ -54,3 +54,7 @@ class DocumentTooLarge(StoreError):
 
 class StoreBusy(StoreError):
     """Another writer held the database lock for longer than the busy timeout. Safe to retry."""
+
+
+class StoreUnreachable(StoreError):
+    """The database server did not answer (down, restarting, network). Nothing was written; safe to retry."""

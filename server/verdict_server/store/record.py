@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -88,3 +90,21 @@ def check_size(kind: str, name: str, content: str, limit: int) -> None:
             size=size,
             limit=limit,
         )
+
+
+@runtime_checkable
+class TracksChanges(Protocol):
+    """A store that can say which documents moved, so a replica reloads only those (SQLite, PostgreSQL)."""
+
+    def changes_since(self, position: object | None) -> tuple[object, list[tuple[str, str]] | None]:
+        """(new position, the (kind, name) written since `position`); None for the list means "reload everything"."""
+        ...
+
+
+@runtime_checkable
+class PushesChanges(Protocol):
+    """A store that tells every replica about a write as it commits (PostgreSQL's LISTEN/NOTIFY)."""
+
+    def listen(self, on_notify: Callable[[str], None], stopping: threading.Event) -> None:
+        """Blocks until `stopping` is set, calling on_notify for each change; raises StoreError when cut off."""
+        ...

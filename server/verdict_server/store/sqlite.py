@@ -8,6 +8,7 @@ returns. Rows are never updated or deleted: a delete is a tombstone row, a rollb
 
 from __future__ import annotations
 
+import builtins
 import os
 import sqlite3
 import threading
@@ -17,8 +18,9 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
 
-from .errors import NotFound, StoreBusy, StoreError, StoreFull, VersionConflict
-from .record import ANY_VERSION, DEFAULT_MAX_DOCUMENT_BYTES, NO_LIVE_VERSION, DocumentRecord, check_size, describe
+from .errors import NotFound, StoreBusy, StoreError, StoreFull
+from .record import DEFAULT_MAX_DOCUMENT_BYTES, DocumentRecord, check_size, describe
+from .semantics import check_expected, check_key, require_content, require_live, require_next
 
 SCHEMA_VERSION = 1
 
@@ -79,25 +81,25 @@ class SqliteStore:
     # ----------------------------------------------------------------------------------------------- writes
 
     def put(self, kind: str, name: str, content: str, *, expected_version: int = 0, author: str = "") -> DocumentRecord:
-        _check_key(kind, name)
+        check_key(kind, name)
         if not isinstance(content, str):
             raise TypeError(f"content must be str, not {type(content).__name__}")
         check_size(kind, name, content, self.max_document_bytes)
 
         def write(conn: sqlite3.Connection) -> DocumentRecord:
             head = _head(conn, kind, name)
-            _check_expected(kind, name, expected_version, head)
+            check_expected(kind, name, expected_version, head)
             return _append(conn, kind, name, content, author, deleted=False, head=head)
 
         return self._write(f"put {describe(kind, name)}", write)
 
     def delete(self, kind: str, name: str, *, expected_version: int = 0, author: str = "") -> DocumentRecord:
-        _check_key(kind, name)
+        check_key(kind, name)
 
         def write(conn: sqlite3.Connection) -> DocumentRecord:
             head = _head(conn, kind, name)
-            _require_live(kind, name, head)
-            _check_expected(kind, name, expected_version, head)
+            require_live(kind, name, head)
+            check_expected(kind, name, expected_version, head)
             return _append(conn, kind, name, "", author, deleted=True, head=head)
 
         return self._write(f"delete {describe(kind, name)}", write)
@@ -105,13 +107,13 @@ class SqliteStore:
     def activate(
         self, kind: str, name: str, version: int, *, expected_version: int = 0, author: str = ""
     ) -> DocumentRecord:
-        _check_key(kind, name)
+        check_key(kind, name)
 
         def write(conn: sqlite3.Connection) -> DocumentRecord:
             head = _head(conn, kind, name)
             target = _version(conn, kind, name, version)
-            _require_content(kind, name, version, target, head)
-            _check_expected(kind, name, expected_version, head)
+            require_content(kind, name, version, target, head)
+            check_expected(kind, name, expected_version, head)
             assert head is not None and target is not None  # both checked above
             if head.active and head.version == version:
                 return head  # already the active version: activating again changes nothing
@@ -125,11 +127,11 @@ class SqliteStore:
         def read(conn: sqlite3.Connection) -> DocumentRecord:
             head = _head(conn, kind, name)
             if version == 0:
-                _require_live(kind, name, head)
+                require_live(kind, name, head)
                 assert head is not None
                 return head
             target = _version(conn, kind, name, version)
-            _require_content(kind, name, version, target, head)
+            require_content(kind, name, version, target, head)
             assert target is not None
             return target
 
@@ -170,6 +172,42 @@ class SqliteStore:
 
     def reload(self) -> None:
         """Nothing to do: every read sees the latest committed state of the file."""
+
+    def changes_since(self, position: object | None) -> tuple[int, builtins.list[tuple[str, str]] | None]:
+        """The documents written since `position` (a value this method returned), and the new position.
+
+        The position is the highest row id: rows are only ever appended, one writer at a time, so row ids grow in
+        commit order. With no position yet the answer is None: the caller loads everything.
+        """
+
+        def read(conn: sqlite3.Connection) -> tuple[int, builtins.list[tuple[str, str]] | None]:
+            if position is None:
+                return conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM documents").fetchone()[0], None
+            rows = conn.execute("SELECT rowid, kind, name FROM documents WHERE rowid > ?", (position,)).fetchall()
+            newest = max((row[0] for row in rows), default=position)
+            return newest, sorted({(kind, name) for _, kind, name in rows})
+
+        return self._read("read the changed documents", read)
+
+    def all_versions(self) -> builtins.list[DocumentRecord]:
+        """Every version of every document, tombstones included, by (kind, name, version): what a copy reads."""
+        sql = f"""
+            SELECT {_COLUMNS}, MAX(version) OVER (PARTITION BY kind, name) FROM documents
+            ORDER BY kind, name, version
+        """
+        return self._read("read every version", lambda conn: [_record(row) for row in conn.execute(sql)])
+
+    def restore(self, record: DocumentRecord) -> None:
+        """Append an exact copy of a version from another store (author, time, tombstone); it must be the next one."""
+        check_key(record.kind, record.name)
+
+        def write(conn: sqlite3.Connection) -> DocumentRecord:
+            head = _head(conn, record.kind, record.name)
+            require_next(record, head)
+            _insert(conn, record)
+            return record
+
+        self._write(f"copy version {record.version} of {describe(record.kind, record.name)}", write)
 
     # ------------------------------------------------------------------------------------------- operations
 
@@ -367,81 +405,29 @@ def _append(
         active=not deleted,
         deleted=deleted,
     )
+    _insert(conn, record)
+    return record
+
+
+def _insert(conn: sqlite3.Connection, record: DocumentRecord) -> None:
     conn.execute(
         f"INSERT INTO documents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (kind, name, record.version, content, author, record.created_at, int(deleted)),
+        (
+            record.kind,
+            record.name,
+            record.version,
+            record.content,
+            record.author,
+            record.created_at,
+            int(record.deleted),
+        ),
     )
     # Same transaction as the insert, so a reader that sees the new counter also sees the new version.
     conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
-    return record
 
 
 def _generation(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
-
-
-def _check_key(kind: str, name: str) -> None:
-    if not kind or not name:
-        raise ValueError(f"a document needs a kind and a name (got kind={kind!r}, name={name!r})")
-
-
-def _require_live(kind: str, name: str, head: DocumentRecord | None) -> None:
-    if head is None:
-        raise NotFound(f"{describe(kind, name)} does not exist", kind=kind, name=name)
-    if head.deleted:
-        raise NotFound(f"{describe(kind, name)} was deleted (version {head.version})", kind=kind, name=name)
-
-
-def _require_content(
-    kind: str, name: str, version: int, target: DocumentRecord | None, head: DocumentRecord | None
-) -> None:
-    """`version` must exist and hold content (a tombstone has none to read or activate)."""
-    if head is None:
-        raise NotFound(f"{describe(kind, name)} does not exist", kind=kind, name=name, version=version)
-    if target is None:
-        raise NotFound(
-            f"{describe(kind, name)} has no version {version} (versions are 1 to {head.version})",
-            kind=kind,
-            name=name,
-            version=version,
-        )
-    if target.deleted:
-        raise NotFound(
-            f"version {version} of {describe(kind, name)} records its deletion and has no content",
-            kind=kind,
-            name=name,
-            version=version,
-        )
-
-
-def _check_expected(kind: str, name: str, expected: int, head: DocumentRecord | None) -> None:
-    """Optimistic concurrency. The head's version counts even when it is a tombstone (a deletion is a version)."""
-    if expected == ANY_VERSION:
-        return
-    actual = head.version if head else 0
-    if expected == NO_LIVE_VERSION:
-        if head is None or head.deleted:
-            return
-        wanted = "no live document"
-    elif expected > 0:
-        if expected == actual:
-            return
-        wanted = f"version {expected}"
-    else:
-        wanted = f"an impossible version ({expected}; use 0 for no check, -1 for 'must not exist')"
-    raise VersionConflict(
-        f"{describe(kind, name)}: expected {wanted}, but the head is {_describe_head(head)}",
-        kind=kind,
-        name=name,
-        expected=expected,
-        actual=actual,
-    )
-
-
-def _describe_head(head: DocumentRecord | None) -> str:
-    if head is None:
-        return "nothing (the document does not exist)"
-    return f"version {head.version}" + (" (a deletion)" if head.deleted else "")
 
 
 def _translate(exc: sqlite3.Error, action: str, path: Path) -> StoreError:
