@@ -52,6 +52,9 @@ SERVE_HELP = {
     "max_run_memory_mb": "the largest memory budget (MiB) one QL run may have, whatever its rule set asks",
     "max_batch_ms": "the longest one EvaluateBatch may run (it also stops at the caller's deadline)",
     "pinned_cache_mb": "estimated MiB of compiled old rule-set versions (Evaluate with a version) kept in memory",
+    "max_connections": "TCP connections accepted at once (lowered to fit the open-file limit, which is raised to hard)",
+    "handshake_timeout_s": "seconds a new connection gets to finish its HTTP/2 (and TLS) handshake before it is closed",
+    "max_connection_idle_s": "seconds a connection without calls is kept open",
 }
 FLAG_ALIASES = {"data_dir": ["--data"]}  # the short name the README and operators use
 

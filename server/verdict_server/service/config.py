@@ -62,6 +62,9 @@ class ServeConfig:
     max_run_memory_mb: int = 256  # caps any rule set's memory_mb (docs/reliability.md)
     max_batch_ms: int = 10_000  # one EvaluateBatch stops at the caller's deadline or after this long
     pinned_cache_mb: int = 256  # compiled old versions (Evaluate with a version) kept, by estimated size
+    max_connections: int = 2000  # lowered to fit the open-file limit (service/connections.py)
+    handshake_timeout_s: float = 5.0
+    max_connection_idle_s: float = 600.0
 
     def store_url(self) -> str:
         return store_url_of(self.store, self.rules_dir, self.data_dir)
@@ -87,9 +90,12 @@ class ServeConfig:
             found.append(f"--decision-log-sample must be between 0 and 1, got {self.decision_log_sample}")
         if self.max_queue_ms <= 0:
             found.append(f"--max-queue-ms must be positive, got {self.max_queue_ms}")
-        for name in ("max_run_memory_mb", "max_batch_ms", "pinned_cache_mb"):
+        for name in ("max_run_memory_mb", "max_batch_ms", "pinned_cache_mb", "max_connections"):
             if getattr(self, name) < 1:
                 found.append(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("handshake_timeout_s", "max_connection_idle_s"):
+            if getattr(self, name) <= 0:
+                found.append(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         if self.poll_interval_s <= 0:
             found.append(f"--poll-interval-s must be positive, got {self.poll_interval_s}")
         if self.store and self.rules_dir is not None:

@@ -19,6 +19,7 @@ from .admin import AdminServicer
 from .auth import TokenCheck, load_or_create_token
 from .catalog import Catalog, Snapshot
 from .config import ServeConfig
+from .connections import ConnectionWatch, connection_limit, raise_file_limit, server_options
 from .decision import DecisionServicer, adhoc_engine
 from .decision_log import DecisionLog
 from .interceptors import ServingInterceptor
@@ -55,6 +56,8 @@ class VerdictServer:
         self.decision_log: DecisionLog | None = None
         self._server: grpc.Server | None = None
         self._poller: ChangePoller | None = None
+        self._connections: ConnectionWatch | None = None
+        self.max_connections = 0
         self._store_up = True
         self.port = 0
         self.metrics_port = 0
@@ -75,6 +78,7 @@ class VerdictServer:
             self.decision_log = DecisionLog(
                 config.decision_log, sample=config.decision_log_sample, masked=config.masked_fields()
             )
+        self.max_connections = connection_limit(config.max_connections, raise_file_limit())
         self._server = self._build_server(engine, token)
         self.port = self._add_port(self._server)
         self._first_load()
@@ -83,6 +87,8 @@ class VerdictServer:
             self.store, self._store_changed, interval_s=config.poll_interval_s, on_reachable=self._store_reachable
         )
         self._poller.start()
+        self._connections = ConnectionWatch(self.max_connections)
+        self._connections.start()
         if config.metrics_port is not None and not self.shared_port:
             self.metrics.watch_compile_cache(engine.cache_info)
             self.metrics_port = self.metrics.serve(config.metrics_port, config.host)
@@ -152,6 +158,7 @@ class VerdictServer:
             # RESOURCE_EXHAUSTED. Found by the 10-minute soak with --max-concurrent-rpcs 2500.
             ("grpc.server.max_pending_requests", pending_calls),
             ("grpc.server.max_pending_requests_hard_limit", pending_calls),
+            *server_options(self.max_connections, config.handshake_timeout_s, config.max_connection_idle_s),
         ]
         server = grpc.server(
             QueueTimingExecutor(max_workers=config.workers, thread_name_prefix="verdict-rpc"),
@@ -204,6 +211,8 @@ class VerdictServer:
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         if self._poller is not None:
             self._poller.stop()
+        if self._connections is not None:
+            self._connections.stop()
         if self._server is not None:
             self._server.stop(self.config.grace_s if grace_s is None else grace_s).wait()
         if self.store is not None:
