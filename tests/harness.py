@@ -103,8 +103,10 @@ class ServerProcess:
         try:
             return self.proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGUSR1)  # the server dumps every thread's stack to stderr
+            time.sleep(1.0)
             self.kill()
-            raise
+            raise RuntimeError(f"server did not stop within {timeout_s}s; its stderr:\n{self.stderr()}") from None
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -412,6 +412,20 @@ def cannot_route(routing: verdict.Routing) -> bool:
     return any(s.reason.endswith("ERROR") for s in routing.skipped)
 
 
+def everything_arrived(expected: dict[int, verdict.Routing], dead_letters: str) -> Callable[[list[Received]], bool]:
+    """For collect(): every expected copy and every expected dead letter has arrived (copies alone is too early:
+    a dead letter may still be on its way when the last copy lands)."""
+    want = set(expected_pairs(expected))
+    want_dead = {number for number, routing in expected.items() if cannot_route(routing)}
+
+    def arrived(received: list[Received]) -> bool:
+        copies = {(r.headers["seq"], r.headers.get("verdict-system")) for r in received if r.queue != dead_letters}
+        dead = {r.headers["seq"] for r in received if r.queue == dead_letters}
+        return copies >= want and dead >= want_dead
+
+    return arrived
+
+
 def expected_pairs(expected: dict[int, verdict.Routing]) -> list[tuple[int, str]]:
     return sorted(
         (number, d.system)

@@ -17,6 +17,7 @@ from mq_support import (
     cannot_route,
     collect,
     connect,
+    everything_arrived,
     expected_pairs,
     order_messages,
     publish,
@@ -141,11 +142,8 @@ def test_sigkill_at_random_moments_loses_nothing(broker, topology, start_server,
         forwarder.kill()  # SIGKILL: nothing is drained, unacknowledged messages go back to the queue
     publisher.join(timeout=60)
     forwarder = start_forwarder(topology.queue, *args)
-    want = set(expected_pairs(expected))
     received = collect(
-        broker.url,
-        all_sinks(topology, ORDER_TARGETS),
-        until=lambda r: {(x.headers["seq"], x.headers.get("verdict-system")) for x in r} >= want,
+        broker.url, all_sinks(topology, ORDER_TARGETS), until=everything_arrived(expected, topology.dead_letters)
     )
     assert_at_least_once(received, messages, expected, topology)
     assert wait_for(lambda: queue_depth(broker.url, topology.queue) == 0)
@@ -160,11 +158,8 @@ def test_sigterm_drains_in_flight_messages_and_exits_0(broker, topology, start_s
     time.sleep(0.1)
     assert forwarder.stop() == 0  # SIGTERM
     start_forwarder(topology.queue, *args)  # finishes what the first one left in the queue
-    want = set(expected_pairs(expected))
     received = collect(
-        broker.url,
-        all_sinks(topology, ORDER_TARGETS),
-        until=lambda r: {(x.headers["seq"], x.headers.get("verdict-system")) for x in r} >= want,
+        broker.url, all_sinks(topology, ORDER_TARGETS), until=everything_arrived(expected, topology.dead_letters)
     )
     duplicates = assert_at_least_once(received, messages, expected, topology)
     assert duplicates == 0  # what was in flight at SIGTERM was finished and acknowledged, not redelivered
@@ -185,11 +180,8 @@ def test_broker_restart_mid_stream(broker, topology, start_server, start_forward
     conn, channel = open_channel(broker, topology, ORDER_TARGETS)
     publish(channel, topology.source_exchange, [(m.routing_key, m.properties, m.body) for m in rest])
     conn.close()
-    want = set(expected_pairs(expected))
     received = collect(
-        broker.url,
-        all_sinks(topology, ORDER_TARGETS),
-        until=lambda r: {(x.headers["seq"], x.headers.get("verdict-system")) for x in r} >= want,
+        broker.url, all_sinks(topology, ORDER_TARGETS), until=everything_arrived(expected, topology.dead_letters)
     )
     assert_at_least_once(received, messages, expected, topology)
     assert forwarder.metric("verdict_forward_reconnects_total") >= 1

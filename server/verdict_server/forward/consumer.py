@@ -33,6 +33,7 @@ from ..service.catalog import Catalog, Snapshot
 from ..service.decision_log import DecisionLog
 from ..service.ids import DecisionIds
 from ..service.observe import Observer, ServingObserver
+from ..service.shutdown import ExitDeadline, enable_stack_dumps
 from ..service.stores import open_serving_store
 from ..store import ChangePoller
 from . import amqp_fields
@@ -577,12 +578,17 @@ def forward(config: ForwardConfig) -> int:
     if config.metrics_port is not None:
         metrics_port = metrics.serve_with_health(config.metrics_port, config.host, forwarder.healthy)
 
+    deadlines: list[ExitDeadline] = []
+
     def request_stop(signum: int, _frame: object) -> None:
         log.info("received %s, stopping (grace %.1fs)", signal.Signals(signum).name, config.grace_s)
+        if not deadlines:
+            deadlines.append(ExitDeadline(config.grace_s).start())
         forwarder.request_stop()
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    enable_stack_dumps()
     poller = ChangePoller(store, catalog.reload, interval_s=config.poll_interval_s)
     poller.start()
     snapshot = catalog.snapshot
@@ -594,3 +600,5 @@ def forward(config: ForwardConfig) -> int:
         store.close()
         if decision_log is not None:
             decision_log.close()
+        for deadline in deadlines:
+            deadline.stopped()

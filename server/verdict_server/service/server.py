@@ -28,6 +28,7 @@ from .observe import ServingObserver
 from .queueing import QueueTimingExecutor
 from .reflection import enable_reflection
 from .seed import seed_examples
+from .shutdown import ExitDeadline, enable_stack_dumps
 from .stores import open_serving_store
 
 log = logging.getLogger(__name__)
@@ -278,6 +279,7 @@ def serve(config: ServeConfig, *, shared_port: bool = False, announce: bool = Tr
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    enable_stack_dumps()
     server.start()
     if announce:
         metrics = f", metrics on port {server.metrics_port}" if server.metrics_port else ""
@@ -285,7 +287,9 @@ def serve(config: ServeConfig, *, shared_port: bool = False, announce: bool = Tr
             f"verdict: serving on {config.host}:{server.port} (admin token: {server.token_path}{metrics})", flush=True
         )
     stopping.wait()
+    deadline = ExitDeadline(config.grace_s).start()
     server.stop()
+    deadline.stopped()
     log.info("stopped")
     return 0
 
