@@ -33,8 +33,7 @@ import grpc
 import verdict
 import verdict.errors
 
-from .service.auth import TOKEN_FILE_NAME
-from .service.config import default_data_dir
+from .locations import TOKEN_FILE_NAME, default_data_dir
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..service.config import default_data_dir, store_url_of
+from ..locations import default_data_dir
+from ..service.config import store_url_of
 
 
 @dataclass

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import grpc
 
+from ..locations import TOKEN_FILE_NAME
 from . import errors
 
 log = logging.getLogger(__name__)
-
-TOKEN_FILE_NAME = "admin.token"
 
 
 def load_or_create_token(token_file: Path | None, data_dir: Path) -> tuple[str, Path]:

@@ -3,21 +3,13 @@ multiprocess metrics) before anything that must not exist before a fork is creat
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..locations import default_data_dir
 from ..store.url import StoreUrlError, dir_url, parse_store_url, sqlite_url
 
 DB_FILE_NAME = "verdict.db"
-
-
-def default_data_dir() -> Path:
-    """$VERDICT_DATA, else the XDG data directory: the same store whichever folder the server starts in."""
-    if os.environ.get("VERDICT_DATA"):
-        return Path(os.environ["VERDICT_DATA"])
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "verdict"
 
 
 DEFAULT_CONCURRENCY_LIMIT = 2048  # a memory guard, far above what one process serves: the queue bound sheds first
